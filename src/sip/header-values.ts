@@ -1,0 +1,438 @@
+/**
+ * Typed header values (RFC 3261 §20, §25.1). Each parser takes one value
+ * (already split from its list and unfolded) and returns a typed object, or
+ * null when the value is malformed. They never throw.
+ *
+ * Header text is a "byte string": the message's bytes decoded as latin1, so
+ * that untouched bytes round-trip exactly. Display names are turned into
+ * real (UTF-8 decoded) strings when read.
+ */
+import { isTokenChar, isToken } from './header-names.js';
+
+export type Params = Map<string, string | null>;
+
+const SP = 0x20;
+const HT = 0x09;
+
+function isWs(c: number): boolean {
+  return c === SP || c === HT || c === 0x0d || c === 0x0a;
+}
+
+function skipWs(s: string, i: number): number {
+  while (i < s.length && isWs(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Removes the surrounding quotes of a quoted-string and its backslash escapes (§25.1 quoted-pair). */
+export function unquote(v: string): string {
+  if (v.length < 2 || v.charCodeAt(0) !== 0x22 || v.charCodeAt(v.length - 1) !== 0x22) return v;
+  const inner = v.slice(1, -1);
+  return inner.indexOf('\\') === -1 ? inner : inner.replace(/\\(.)/gs, '$1');
+}
+
+/** Encodes a Unicode string as a byte string (UTF-8 bytes as latin1 chars) for writing into a header. */
+export function toByteString(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/** Decodes a byte string's UTF-8 content for display. */
+export function fromByteString(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'latin1').toString('utf8');
+}
+
+/**
+ * Parses `;name[=value]` parameters starting at s[i] (which must be ';' or the end).
+ * Names are lowercased; values kept as written (quoted strings keep their quotes).
+ * Returns null on a malformed parameter.
+ */
+export function parseParams(s: string, i: number, stopAtComma = false): { params: Params; end: number } | null {
+  const params: Params = new Map();
+  const n = s.length;
+  i = skipWs(s, i);
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2c && stopAtComma) break;
+    if (c !== 0x3b) return null; // ';'
+    i = skipWs(s, i + 1);
+    const nameStart = i;
+    while (i < n && isTokenChar(s.charCodeAt(i))) i++;
+    if (i === nameStart) return null;
+    const name = s.slice(nameStart, i).toLowerCase();
+    i = skipWs(s, i);
+    let value: string | null = null;
+    if (i < n && s.charCodeAt(i) === 0x3d) {
+      i = skipWs(s, i + 1);
+      if (i < n && s.charCodeAt(i) === 0x22) {
+        const q = i;
+        i++;
+        while (i < n && s.charCodeAt(i) !== 0x22) {
+          if (s.charCodeAt(i) === 0x5c) i++;
+          i++;
+        }
+        if (i >= n) return null;
+        i++;
+        value = s.slice(q, i);
+      } else if (i < n && s.charCodeAt(i) === 0x5b) {
+        const close = s.indexOf(']', i);
+        if (close === -1) return null;
+        value = s.slice(i, close + 1);
+        i = close + 1;
+      } else {
+        const vs = i;
+        while (i < n && isTokenChar(s.charCodeAt(i))) i++;
+        // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
+        while (i < n && (isTokenChar(s.charCodeAt(i)) || s.charCodeAt(i) === 0x3a)) i++;
+        if (i === vs) return null;
+        value = s.slice(vs, i);
+      }
+      i = skipWs(s, i);
+    }
+    params.set(name, value);
+  }
+  return { params, end: i };
+}
+
+export function formatParams(params: Params): string {
+  let out = '';
+  for (const [k, v] of params) out += v === null ? `;${k}` : `;${k}=${v}`;
+  return out;
+}
+
+// ---------------------------------------------------------------- host:port
+
+export interface HostPort {
+  host: string; // IPv6 keeps its brackets
+  port?: number;
+}
+
+const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?)$/;
+
+/** Parses `host[:port]` (RFC 3261 §25.1 hostport). */
+export function parseHostPort(s: string): HostPort | null {
+  let host: string;
+  let portText: string | undefined;
+  if (s.charCodeAt(0) === 0x5b) {
+    const close = s.indexOf(']');
+    if (close === -1) return null;
+    host = s.slice(0, close + 1);
+    const rest = s.slice(close + 1);
+    if (rest) {
+      if (rest.charCodeAt(0) !== 0x3a) return null;
+      portText = rest.slice(1);
+    }
+  } else {
+    const colon = s.indexOf(':');
+    if (colon === -1) host = s;
+    else {
+      host = s.slice(0, colon);
+      portText = s.slice(colon + 1);
+    }
+  }
+  if (!HOST_RE.test(host)) return null;
+  if (portText === undefined) return { host };
+  if (!/^[0-9]{1,5}$/.test(portText)) return null;
+  const port = Number(portText);
+  if (port > 65535) return null;
+  return { host, port };
+}
+
+// ---------------------------------------------------------------- Via (§20.42)
+
+export interface Via {
+  protocol: string; // "SIP/2.0"
+  transport: string; // upper case: UDP, TCP, TLS, SCTP, WS, WSS
+  host: string;
+  port?: number;
+  params: Params;
+  branch?: string;
+  received?: string;
+  /** null when rport is present without a value (the client asks for it, RFC 3581). */
+  rport?: number | null;
+  maddr?: string;
+  ttl?: number;
+}
+
+/** Parses one Via value: `SIP / 2.0 / UDP host[:port] *(;param)`, LWS allowed around '/'. */
+export function parseVia(v: string): Via | null {
+  let i = skipWs(v, 0);
+  const parts: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    const start = i;
+    while (i < v.length && isTokenChar(v.charCodeAt(i))) i++;
+    if (i === start) return null;
+    parts.push(v.slice(start, i));
+    i = skipWs(v, i);
+    if (k < 2) {
+      if (v.charCodeAt(i) !== 0x2f) return null;
+      i = skipWs(v, i + 1);
+    }
+  }
+  if (parts[0]!.toUpperCase() !== 'SIP') return null;
+  const hpStart = i;
+  while (i < v.length) {
+    const c = v.charCodeAt(i);
+    if (c === 0x3b || isWs(c)) break;
+    if (c === 0x5b) {
+      const close = v.indexOf(']', i);
+      if (close === -1) return null;
+      i = close + 1;
+      continue;
+    }
+    i++;
+  }
+  // LWS is allowed around the ':' of sent-by
+  let hp = v.slice(hpStart, i);
+  let j = skipWs(v, i);
+  if (v.charCodeAt(j) === 0x3a) {
+    j = skipWs(v, j + 1);
+    const ps = j;
+    while (j < v.length && v.charCodeAt(j) >= 0x30 && v.charCodeAt(j) <= 0x39) j++;
+    hp += ':' + v.slice(ps, j);
+    i = j;
+  } else if (hp.endsWith(':')) {
+    const ps = j;
+    while (j < v.length && v.charCodeAt(j) >= 0x30 && v.charCodeAt(j) <= 0x39) j++;
+    hp += v.slice(ps, j);
+    i = j;
+  }
+  const sentBy = parseHostPort(hp);
+  if (!sentBy) return null;
+  const pp = parseParams(v, i);
+  if (!pp) return null;
+  // a trailing comment is allowed by RFC 2543-era stacks; anything else left over is an error
+  if (pp.end < v.length) return null;
+  const params = pp.params;
+  const via: Via = {
+    protocol: `${parts[0]!.toUpperCase()}/${parts[1]!}`,
+    transport: parts[2]!.toUpperCase(),
+    host: sentBy.host,
+    params,
+  };
+  if (sentBy.port !== undefined) via.port = sentBy.port;
+  const branch = params.get('branch');
+  if (branch) via.branch = branch;
+  const received = params.get('received');
+  if (received) via.received = received;
+  if (params.has('rport')) {
+    const r = params.get('rport');
+    if (r === null || r === undefined) via.rport = null;
+    else {
+      if (!/^[0-9]{1,5}$/.test(r)) return null;
+      via.rport = Number(r);
+    }
+  }
+  const maddr = params.get('maddr');
+  if (maddr) via.maddr = maddr;
+  const ttl = params.get('ttl');
+  if (ttl !== undefined) {
+    if (ttl === null || !/^[0-9]{1,3}$/.test(ttl) || Number(ttl) > 255) return null;
+    via.ttl = Number(ttl);
+  }
+  return via;
+}
+
+export function formatVia(via: Via): string {
+  const hp = via.port !== undefined ? `${via.host}:${via.port}` : via.host;
+  return `${via.protocol}/${via.transport} ${hp}${formatParams(via.params)}`;
+}
+
+// ---------------------------------------------------------------- name-addr (§20.10, §20.20, §20.39)
+
+export interface NameAddr {
+  /** Display name, decoded (UTF-8, quotes removed); undefined when absent. */
+  displayName?: string;
+  /** The URI text as written, without angle brackets. */
+  uri: string;
+  params: Params;
+  /** true when the URI was written inside <>. */
+  angle: boolean;
+}
+
+/**
+ * Parses a name-addr or addr-spec with header parameters. Without angle
+ * brackets, everything after the first ';' is a header parameter (§20.10).
+ */
+export function parseNameAddr(v: string): NameAddr | null {
+  let i = skipWs(v, 0);
+  const n = v.length;
+  let displayName: string | undefined;
+  if (i < n && v.charCodeAt(i) === 0x22) {
+    const q = i;
+    i++;
+    while (i < n && v.charCodeAt(i) !== 0x22) {
+      if (v.charCodeAt(i) === 0x5c) i++;
+      i++;
+    }
+    if (i >= n) return null;
+    i++;
+    displayName = fromByteString(unquote(v.slice(q, i)));
+    i = skipWs(v, i);
+    if (v.charCodeAt(i) !== 0x3c) return null;
+  }
+  const lt = v.indexOf('<', i);
+  let uri: string;
+  let rest: number;
+  let angle: boolean;
+  if (lt !== -1) {
+    if (displayName === undefined) {
+      const dn = v.slice(i, lt).trim();
+      if (dn) {
+        // §25.1: an unquoted display name is *(token LWS)
+        for (const word of dn.split(/[ \t\r\n]+/)) if (!isToken(word)) return null;
+        displayName = fromByteString(dn);
+      }
+    }
+    const gt = v.indexOf('>', lt);
+    if (gt === -1) return null;
+    uri = v.slice(lt + 1, gt);
+    rest = gt + 1;
+    angle = true;
+  } else {
+    if (displayName !== undefined) return null;
+    const semi = v.indexOf(';', i);
+    const end = semi === -1 ? n : semi;
+    uri = v.slice(i, end).trim();
+    rest = end;
+    angle = false;
+    // §20.10: an addr-spec written without <> cannot contain ',', '?' or ';'
+    if (uri.indexOf('?') !== -1 || uri.indexOf(',') !== -1) return null;
+  }
+  if (!uri || /[\s<>"]/.test(uri) || uri.indexOf(':') <= 0) return null;
+  const pp = parseParams(v, rest);
+  if (!pp || pp.end < n) return null;
+  const out: NameAddr = { uri, params: pp.params, angle };
+  if (displayName !== undefined) out.displayName = displayName;
+  return out;
+}
+
+function quoteDisplayName(name: string): string {
+  return `"${toByteString(name).replace(/(["\\])/g, '\\$1')}"`;
+}
+
+export function formatNameAddr(na: NameAddr): string {
+  const dn = na.displayName !== undefined && na.displayName !== '' ? `${quoteDisplayName(na.displayName)} ` : '';
+  return `${dn}<${na.uri}>${formatParams(na.params)}`;
+}
+
+// ---------------------------------------------------------------- Contact (§20.10, RFC 5626, RFC 5627)
+
+export interface ContactValue extends NameAddr {
+  q?: number;
+  expires?: number;
+  /** +sip.instance without its quotes and angle brackets, e.g. "urn:uuid:…" */
+  instance?: string;
+  regId?: number;
+}
+
+export type ContactList = { star: true } | { star: false; contacts: ContactValue[] };
+
+export function parseContact(v: string): ContactValue | null {
+  const na = parseNameAddr(v);
+  if (!na) return null;
+  const c: ContactValue = na;
+  const q = na.params.get('q');
+  if (q !== undefined) {
+    // §20.10 / §25.1: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+    if (q === null || !/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(q)) return null;
+    c.q = Number(q);
+  }
+  const e = na.params.get('expires');
+  if (e !== undefined) {
+    if (e === null || !/^[0-9]{1,10}$/.test(e)) return null;
+    c.expires = Number(e);
+  }
+  const inst = na.params.get('+sip.instance');
+  if (inst) {
+    let s = unquote(inst);
+    if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
+    c.instance = s;
+  }
+  const reg = na.params.get('reg-id');
+  if (reg !== undefined) {
+    if (reg === null || !/^[0-9]{1,10}$/.test(reg)) return null;
+    c.regId = Number(reg);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- CSeq (§20.16)
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+export function parseCSeq(v: string): CSeq | null {
+  const m = /^[ \t\r\n]*([0-9]{1,10})[ \t\r\n]+([^ \t\r\n]+)[ \t\r\n]*$/.exec(v);
+  if (!m) return null;
+  const seq = Number(m[1]);
+  // §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
+  if (seq > 0xffffffff) return null;
+  if (!isToken(m[2]!)) return null;
+  return { seq, method: m[2]! };
+}
+
+/** Parses a non-negative decimal integer header (Max-Forwards, Expires, Content-Length…). */
+export function parseUint(v: string, max = 0xffffffff): number | null {
+  const t = v.trim();
+  if (!/^[0-9]{1,10}$/.test(t)) return null;
+  const n = Number(t);
+  return n > max ? null : n;
+}
+
+// ---------------------------------------------------------------- auth headers (§20.7, §20.27, §20.28, §20.44)
+
+export interface AuthValue {
+  scheme: string;
+  params: Map<string, string>; // lowercased names, unquoted values
+}
+
+/**
+ * Parses `Digest name=value, name="quoted, value"` (commas separate params,
+ * and are kept inside quoted strings). Returns null when malformed.
+ */
+export function parseAuth(v: string): AuthValue | null {
+  let i = skipWs(v, 0);
+  const s0 = i;
+  while (i < v.length && isTokenChar(v.charCodeAt(i))) i++;
+  if (i === s0) return null;
+  const scheme = v.slice(s0, i);
+  const params = new Map<string, string>();
+  const n = v.length;
+  for (;;) {
+    i = skipWs(v, i);
+    if (i >= n) break;
+    const ns = i;
+    while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+    if (i === ns) return null;
+    const name = v.slice(ns, i).toLowerCase();
+    i = skipWs(v, i);
+    if (v.charCodeAt(i) !== 0x3d) return null;
+    i = skipWs(v, i + 1);
+    let value: string;
+    if (v.charCodeAt(i) === 0x22) {
+      const q = i;
+      i++;
+      while (i < n && v.charCodeAt(i) !== 0x22) {
+        if (v.charCodeAt(i) === 0x5c) i++;
+        i++;
+      }
+      if (i >= n) return null;
+      i++;
+      value = unquote(v.slice(q, i));
+    } else {
+      const vs = i;
+      while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+      if (i === vs) return null;
+      value = v.slice(vs, i);
+    }
+    params.set(name, value);
+    i = skipWs(v, i);
+    if (i >= n) break;
+    if (v.charCodeAt(i) !== 0x2c) return null;
+    i++;
+  }
+  return { scheme, params };
+}

@@ -1,0 +1,323 @@
+/**
+ * The SIP message model (RFC 3261 §7). A parsed message keeps the bytes it
+ * arrived as: each header remembers where its line lies in `raw`, so the
+ * serializer can write untouched headers as slices of the original buffer.
+ * Typed header values are parsed when first asked for and cached until that
+ * header is changed.
+ *
+ * Header names are stored in their lowercase long form ("v" → "via").
+ * Header values are byte strings (latin1-decoded bytes, see header-values.ts).
+ */
+import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList } from './header-names.js';
+import {
+  parseAuth,
+  parseContact,
+  parseCSeq,
+  parseNameAddr,
+  parseUint,
+  parseVia,
+  type AuthValue,
+  type ContactList,
+  type ContactValue,
+  type CSeq,
+  type NameAddr,
+  type Via,
+} from './header-values.js';
+import { parseUri, type Uri } from './uri.js';
+
+export interface HeaderField {
+  /** lowercase long name */
+  readonly name: string;
+  /** value, unfolded and trimmed */
+  readonly value: string;
+  /** byte offset of the line in the message's raw buffer, -1 for a header we created or changed */
+  readonly start: number;
+  /** byte offset just past the line's terminator in raw */
+  readonly end: number;
+  /** the name as it is written when the header is re-serialized */
+  readonly writtenName?: string;
+}
+
+const NOT_PARSED = Symbol('not-parsed');
+
+export abstract class SipMessage {
+  abstract readonly isRequest: boolean;
+  /** The bytes this message was parsed from (null for a message we built). */
+  raw: Buffer | null = null;
+  /** Offsets of the start line (including its CRLF) in raw; -1 once the start line changed. */
+  startLineStart = -1;
+  startLineEnd = -1;
+  headers: HeaderField[] = [];
+  body: Buffer = EMPTY;
+  private readonly typed = new Map<string, unknown>();
+
+  // ------------------------------------------------------------ raw header access
+
+  /** First value of a header: the whole first line's value, not split on commas. */
+  get(name: string): string | undefined {
+    const n = normalizeHeaderName(name);
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === n) return hs[i]!.value;
+    return undefined;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Every value of a header, in order; list headers (§7.3.1) are split on their commas. */
+  getAll(name: string): string[] {
+    const n = normalizeHeaderName(name);
+    const list = isListHeader(n);
+    const out: string[] = [];
+    for (const h of this.headers) {
+      if (h.name !== n) continue;
+      if (list) for (const v of splitList(h.value)) out.push(v);
+      else out.push(h.value);
+    }
+    return out;
+  }
+
+  /** Number of header lines (not values) with this name. */
+  countLines(name: string): number {
+    const n = normalizeHeaderName(name);
+    let c = 0;
+    for (const h of this.headers) if (h.name === n) c++;
+    return c;
+  }
+
+  /** Replaces every line of this header by one line with the given value (or removes it when undefined). */
+  set(name: string, value: string | undefined): this {
+    const n = normalizeHeaderName(name);
+    const idx = this.headers.findIndex((h) => h.name === n);
+    this.headers = this.headers.filter((h) => h.name !== n);
+    if (value !== undefined) {
+      const field = created(n, value, name);
+      if (idx === -1) this.headers.push(field);
+      else this.headers.splice(idx, 0, field);
+    }
+    this.typed.delete(n);
+    return this;
+  }
+
+  /** Adds a header line after all others. */
+  append(name: string, value: string): this {
+    const n = normalizeHeaderName(name);
+    this.headers.push(created(n, value, name));
+    this.typed.delete(n);
+    return this;
+  }
+
+  /** Adds a header line above the first line of the same name (or at the very top when there is none). */
+  prepend(name: string, value: string): this {
+    const n = normalizeHeaderName(name);
+    const idx = this.headers.findIndex((h) => h.name === n);
+    this.headers.splice(idx === -1 ? 0 : idx, 0, created(n, value, name));
+    this.typed.delete(n);
+    return this;
+  }
+
+  /** Removes every line of a header. */
+  remove(name: string): this {
+    return this.set(name, undefined);
+  }
+
+  /**
+   * Removes the first value of a list header (the topmost Via or Route) and
+   * returns it. Only that line is rewritten when it held several values.
+   */
+  shift(name: string): string | undefined {
+    const n = normalizeHeaderName(name);
+    const idx = this.headers.findIndex((h) => h.name === n);
+    if (idx === -1) return undefined;
+    const h = this.headers[idx]!;
+    const values = splitList(h.value);
+    const first = values.shift();
+    if (values.length === 0) this.headers.splice(idx, 1);
+    else this.headers[idx] = created(n, values.join(', '), h.writtenName ?? canonicalHeaderName(n));
+    this.typed.delete(n);
+    return first;
+  }
+
+  // ------------------------------------------------------------ typed, lazily parsed
+
+  private cached<T>(name: string, compute: () => T): T {
+    const v = this.typed.get(name);
+    if (v !== undefined || this.typed.has(name)) return v as T;
+    const r = compute();
+    this.typed.set(name, r);
+    return r;
+  }
+
+  /** All Via values, topmost first; null when any is malformed. */
+  vias(): Via[] | null {
+    return this.cached('via', () => parseAllOrNull(this.getAll('via'), parseVia));
+  }
+
+  topVia(): Via | null | undefined {
+    const v = this.vias();
+    if (v === null) return null;
+    return v[0];
+  }
+
+  from(): NameAddr | null | undefined {
+    return this.cached('from', () => parseSingle(this.get('from'), parseNameAddr));
+  }
+
+  to(): NameAddr | null | undefined {
+    return this.cached('to', () => parseSingle(this.get('to'), parseNameAddr));
+  }
+
+  fromTag(): string | undefined {
+    return this.from()?.params.get('tag') ?? undefined;
+  }
+
+  toTag(): string | undefined {
+    return this.to()?.params.get('tag') ?? undefined;
+  }
+
+  callId(): string | undefined {
+    return this.get('call-id');
+  }
+
+  cseq(): CSeq | null | undefined {
+    return this.cached('cseq', () => parseSingle(this.get('cseq'), parseCSeq));
+  }
+
+  maxForwards(): number | null | undefined {
+    return this.cached('max-forwards', () => parseSingle(this.get('max-forwards'), (v) => parseUint(v, 255)));
+  }
+
+  contentLength(): number | null | undefined {
+    return this.cached('content-length', () => parseSingle(this.get('content-length'), (v) => parseUint(v)));
+  }
+
+  contentType(): string | undefined {
+    return this.get('content-type');
+  }
+
+  expires(): number | null | undefined {
+    return this.cached('expires', () => parseSingle(this.get('expires'), (v) => parseUint(v)));
+  }
+
+  minExpires(): number | null | undefined {
+    return this.cached('min-expires', () => parseSingle(this.get('min-expires'), (v) => parseUint(v)));
+  }
+
+  /** Contact header: `*` or a list of contacts; undefined when absent, null when malformed. */
+  contacts(): ContactList | null | undefined {
+    return this.cached('contact', () => {
+      const all = this.getAll('contact');
+      if (all.length === 0) return undefined;
+      if (all.length === 1 && all[0] === '*') return { star: true } as const;
+      if (all.includes('*')) return null; // §10.2.2: '*' only alone
+      const cs = parseAllOrNull<ContactValue>(all, parseContact);
+      return cs === null ? null : ({ star: false, contacts: cs } as const);
+    });
+  }
+
+  routes(): NameAddr[] | null {
+    return this.cached('route', () => parseAllOrNull(this.getAll('route'), parseNameAddr));
+  }
+
+  recordRoutes(): NameAddr[] | null {
+    return this.cached('record-route', () => parseAllOrNull(this.getAll('record-route'), parseNameAddr));
+  }
+
+  paths(): NameAddr[] | null {
+    return this.cached('path', () => parseAllOrNull(this.getAll('path'), parseNameAddr));
+  }
+
+  /** Option tags of Supported / Require / Proxy-Require / Unsupported, or methods of Allow. */
+  tokens(name: 'supported' | 'require' | 'proxy-require' | 'unsupported' | 'allow'): string[] {
+    return this.cached(name, () => this.getAll(name).map((t) => t.trim()));
+  }
+
+  /** Authorization, Proxy-Authorization, WWW-Authenticate or Proxy-Authenticate values, parsed. */
+  auth(name: 'authorization' | 'proxy-authorization' | 'www-authenticate' | 'proxy-authenticate'): AuthValue[] | null {
+    return this.cached(name, () => {
+      const out: AuthValue[] = [];
+      for (const h of this.headers) {
+        if (h.name !== name) continue;
+        const a = parseAuth(h.value);
+        if (!a) return null;
+        out.push(a);
+      }
+      return out;
+    });
+  }
+}
+
+export class SipRequest extends SipMessage {
+  readonly isRequest = true as const;
+  private parsedUri: Uri | null | typeof NOT_PARSED = NOT_PARSED;
+
+  constructor(
+    private _method: string,
+    private _uri: string,
+  ) {
+    super();
+  }
+
+  get method(): string {
+    return this._method;
+  }
+
+  get uri(): string {
+    return this._uri;
+  }
+
+  set uri(u: string) {
+    this._uri = u;
+    this.parsedUri = NOT_PARSED;
+    this.startLineStart = -1;
+  }
+
+  /** The Request-URI, parsed (null when malformed). */
+  requestUri(): Uri | null {
+    if (this.parsedUri === NOT_PARSED) this.parsedUri = parseUri(this._uri);
+    return this.parsedUri;
+  }
+
+  startLine(): string {
+    return `${this._method} ${this._uri} SIP/2.0`;
+  }
+}
+
+export class SipResponse extends SipMessage {
+  readonly isRequest = false as const;
+
+  constructor(
+    public readonly status: number,
+    public readonly reason: string,
+  ) {
+    super();
+  }
+
+  startLine(): string {
+    return `SIP/2.0 ${this.status} ${this.reason}`;
+  }
+}
+
+export type AnyMessage = SipRequest | SipResponse;
+
+export const EMPTY: Buffer = Buffer.alloc(0);
+
+function created(name: string, value: string, _written: string): HeaderField {
+  return { name, value, start: -1, end: -1, writtenName: canonicalHeaderName(name) };
+}
+
+function parseSingle<T>(v: string | undefined, parse: (v: string) => T | null): T | null | undefined {
+  if (v === undefined) return undefined;
+  return parse(v);
+}
+
+function parseAllOrNull<T>(values: string[], parse: (v: string) => T | null): T[] | null {
+  const out: T[] = [];
+  for (const v of values) {
+    const p = parse(v);
+    if (p === null) return null;
+    out.push(p);
+  }
+  return out;
+}

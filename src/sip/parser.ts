@@ -1,0 +1,175 @@
+/**
+ * Parses one SIP message from a buffer (RFC 3261 §7, §18.3, §25).
+ *
+ * The parser makes one pass over the header section, recording each header's
+ * name, unfolded value and byte range; typed values are parsed later, on
+ * demand (message.ts). It never throws on network input: every fault becomes
+ * an SbError value. When the fault is found after the start line and headers
+ * were read, the partly parsed message comes with the error so the caller can
+ * still answer a request with 400 (§8.2, §21.4.1).
+ */
+import { SbError } from '../util/errors.js';
+import { normalizeHeaderName, isToken } from './header-names.js';
+import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
+
+export interface ParseLimits {
+  /** largest message accepted, in bytes (default 64 KiB) */
+  maxMessageSize: number;
+  /** most header lines accepted (default 256) */
+  maxHeaders: number;
+  /** longest header line, folded lines counted whole (default 8 KiB) */
+  maxLineLength: number;
+}
+
+export const DEFAULT_LIMITS: ParseLimits = {
+  maxMessageSize: 65536,
+  maxHeaders: 256,
+  maxLineLength: 8192,
+};
+
+export type ParseResult =
+  | { ok: true; message: AnyMessage }
+  | { ok: false; error: SbError; message?: AnyMessage };
+
+function fail(code: ConstructorParameters<typeof SbError>[0], detail?: string, message?: AnyMessage): ParseResult {
+  return message ? { ok: false, error: new SbError(code, detail), message } : { ok: false, error: new SbError(code, detail) };
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * Parses a complete message. With `stream` true (bytes framed from TCP/TLS),
+ * Content-Length is mandatory (§18.3); for a datagram its absence means the
+ * body runs to the end of the datagram, and bytes past Content-Length are
+ * discarded (§18.3).
+ */
+export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, stream = false): ParseResult {
+  const maxSize = limits.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize;
+  const maxHeaders = limits.maxHeaders ?? DEFAULT_LIMITS.maxHeaders;
+  const maxLine = limits.maxLineLength ?? DEFAULT_LIMITS.maxLineLength;
+  if (buf.length > maxSize) return fail('SB_ERR_PARSE_TOO_LARGE', `${buf.length} bytes`);
+
+  // §7.5: CRLFs before the start line are ignored
+  let pos = 0;
+  while (pos < buf.length && (buf[pos] === CR || buf[pos] === LF)) pos++;
+  if (pos === buf.length) return fail('SB_ERR_PARSE_START_LINE', 'empty message');
+
+  let headEnd = buf.indexOf('\r\n\r\n', pos, 'latin1');
+  let bodyStart: number;
+  if (headEnd !== -1) bodyStart = headEnd + 4;
+  else {
+    headEnd = buf.indexOf('\n\n', pos, 'latin1');
+    if (headEnd === -1) return fail('SB_ERR_PARSE_NO_HEADER_END');
+    bodyStart = headEnd + 2;
+  }
+  // the header section as a byte string: offsets in it equal offsets in buf
+  const head = buf.toString('latin1', 0, headEnd + 2);
+
+  // ---- start line
+  let lineEnd = head.indexOf('\n', pos);
+  if (lineEnd === -1) lineEnd = head.length;
+  const startLine = head.slice(pos, lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
+  const startLineEnd = Math.min(lineEnd + 1, head.length);
+  const sl = parseStartLine(startLine);
+  if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
+  const msg: AnyMessage = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
+  msg.raw = buf;
+  msg.startLineStart = pos;
+  msg.startLineEnd = startLineEnd;
+
+  // ---- headers
+  const headers: HeaderField[] = [];
+  let i = startLineEnd;
+  const n = headEnd + 2;
+  while (i < n) {
+    // one header: a line plus any continuation lines starting with SP/HT (§7.3.1 folding)
+    const start = i;
+    let e = head.indexOf('\n', i);
+    if (e === -1 || e >= n) e = n - 1;
+    let folded = false;
+    while (e + 1 < n && (head.charCodeAt(e + 1) === 0x20 || head.charCodeAt(e + 1) === 0x09)) {
+      folded = true;
+      const next = head.indexOf('\n', e + 1);
+      e = next === -1 || next >= n ? n - 1 : next;
+    }
+    const end = e + 1;
+    if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
+    if (headers.length >= maxHeaders) return fail('SB_ERR_PARSE_TOO_MANY_HEADERS', `more than ${maxHeaders}`, withHeaders(msg, headers));
+    const colon = head.indexOf(':', start);
+    if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
+    // §7.3.1: the name may be followed by whitespace before the colon
+    let ne = colon;
+    while (ne > start && (head.charCodeAt(ne - 1) === 0x20 || head.charCodeAt(ne - 1) === 0x09)) ne--;
+    const rawName = head.slice(start, ne);
+    if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
+    let value = head.slice(colon + 1, end);
+    if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
+    value = value.trim();
+    headers.push({ name: normalizeHeaderName(rawName), value, start, end });
+    i = end;
+  }
+  msg.headers = headers;
+
+  if (sl.kind === 'request' && sl.error) return fail(sl.error, sl.detail, msg);
+
+  // ---- body (§18.3, §20.14)
+  const available = buf.length - bodyStart;
+  const clLines = countLines(headers, 'content-length');
+  if (clLines === 0) {
+    if (stream) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'missing on a stream transport', msg);
+    msg.body = available > 0 ? buf.subarray(bodyStart) : msg.body;
+  } else {
+    const cl = msg.contentLength();
+    if (cl === null || cl === undefined) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'not a number', msg);
+    if (clLines > 1) {
+      const values = new Set(headers.filter((h) => h.name === 'content-length').map((h) => h.value));
+      if (values.size > 1) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'conflicting values', msg);
+    }
+    if (cl > available) return fail('SB_ERR_PARSE_BODY_TRUNCATED', `${available} of ${cl} bytes`, msg);
+    if (cl > 0) msg.body = buf.subarray(bodyStart, bodyStart + cl);
+  }
+  return { ok: true, message: msg };
+}
+
+function withHeaders(msg: AnyMessage, headers: HeaderField[]): AnyMessage {
+  msg.headers = headers;
+  return msg;
+}
+
+function countLines(headers: HeaderField[], name: string): number {
+  let c = 0;
+  for (const h of headers) if (h.name === name) c++;
+  return c;
+}
+
+type StartLine =
+  | { kind: 'request'; method: string; uri: string; error?: 'SB_ERR_PARSE_START_LINE' | 'SB_ERR_PARSE_VERSION' | 'SB_ERR_PARSE_URI'; detail?: string }
+  | { kind: 'response'; status: number; reason: string }
+  | { kind: 'garbage'; detail: string };
+
+/**
+ * §7.1 Request-Line = Method SP Request-URI SP SIP-Version (single spaces);
+ * §7.2 Status-Line = SIP-Version SP Status-Code SP Reason-Phrase.
+ */
+function parseStartLine(line: string): StartLine {
+  if (line.length >= 8 && line.charCodeAt(0) === 0x53 && /^SIP\//i.test(line)) {
+    const m = /^SIP\/2\.0 ([1-6][0-9][0-9]) ?([^\r\n]*)$/i.exec(line);
+    if (!m) return { kind: 'garbage', detail: 'bad status line' };
+    return { kind: 'response', status: Number(m[1]), reason: m[2]! };
+  }
+  const sp1 = line.indexOf(' ');
+  if (sp1 <= 0) return { kind: 'garbage', detail: 'no method' };
+  const method = line.slice(0, sp1);
+  if (!isToken(method)) return { kind: 'garbage', detail: 'bad method' };
+  const sp2 = line.lastIndexOf(' ');
+  const uri = sp2 > sp1 ? line.slice(sp1 + 1, sp2) : line.slice(sp1 + 1);
+  const version = sp2 > sp1 ? line.slice(sp2 + 1) : '';
+  if (sp2 <= sp1 || uri.length === 0) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'missing Request-URI or version' };
+  if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'bad SIP-Version' };
+  // §8.2.2 / RFC 4475 §3.1.2.11: only SIP/2.0 is served; others get 505
+  if (version.toUpperCase() !== 'SIP/2.0') return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_VERSION', detail: version };
+  // §25.1: a Request-URI holds no whitespace and is not enclosed in <>
+  if (/[\s<>"]/.test(uri)) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_URI', detail: 'whitespace or brackets in Request-URI' };
+  return { kind: 'request', method, uri };
+}

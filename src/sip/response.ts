@@ -1,0 +1,47 @@
+/**
+ * Building a response to a request, RFC 3261 §8.2.6.
+ */
+import { randomBytes } from 'node:crypto';
+import { SipResponse, type SipRequest } from './message.js';
+import { reasonPhrase } from './status.js';
+
+/** A fresh tag (§19.3: at least 32 bits of randomness). */
+export function newTag(): string {
+  return randomBytes(6).toString('hex');
+}
+
+export interface ResponseOptions {
+  reason?: string;
+  /** To tag to add when the request's To has none (§8.2.6.2). Ignored for 100. */
+  toTag?: string;
+  headers?: Array<[string, string]>;
+  body?: Buffer;
+  contentType?: string;
+}
+
+/**
+ * §8.2.6.2: From, Call-ID, CSeq and every Via are copied in order; To is
+ * copied and gets a tag unless it has one or the response is 100 Trying.
+ * §8.2.6.1: a 100 copies the Timestamp header.
+ */
+export function createResponse(req: SipRequest, status: number, opts: ResponseOptions = {}): SipResponse {
+  const res = new SipResponse(status, opts.reason ?? reasonPhrase(status));
+  for (const h of req.headers) {
+    if (h.name === 'via' || h.name === 'from' || h.name === 'call-id' || h.name === 'cseq') res.append(h.name, h.value);
+  }
+  const to = req.get('to');
+  if (to !== undefined) {
+    const needsTag = status !== 100 && req.toTag() === undefined && req.to() != null;
+    res.append('to', needsTag ? `${to};tag=${opts.toTag ?? newTag()}` : to);
+  }
+  if (status === 100) {
+    const ts = req.get('timestamp');
+    if (ts !== undefined) res.append('timestamp', ts);
+  }
+  if (opts.headers) for (const [k, v] of opts.headers) res.append(k, v);
+  if (opts.body && opts.body.length) {
+    res.body = opts.body;
+    if (opts.contentType) res.append('content-type', opts.contentType);
+  }
+  return res;
+}

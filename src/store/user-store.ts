@@ -1,0 +1,148 @@
+/**
+ * Subscriber accounts. Passwords are never stored: only the digest HA1 values
+ * H(username:realm:password) for MD5 and SHA-256, with realm = the domain.
+ *
+ * Domains are case-insensitive (RFC 3261 §19.1.4) and are stored lowercased,
+ * so the realm used in challenges must be the lowercased domain. Usernames are
+ * case-sensitive and kept as given.
+ */
+import type { Clock } from '../util/clock.js';
+import { ha1 } from '../util/digest-hash.js';
+import type { Database } from './database.js';
+
+export interface UserRecord {
+  id: number;
+  username: string;
+  domain: string;
+  ha1Md5: string;
+  ha1Sha256: string;
+  enabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Thrown by UserStore.add when the user already exists in the domain. */
+export class UserExistsError extends Error {
+  constructor(
+    readonly username: string,
+    readonly domain: string,
+  ) {
+    super(`user ${username}@${domain} already exists`);
+    this.name = 'UserExistsError';
+  }
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  domain: string;
+  ha1_md5: string;
+  ha1_sha256: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMNS = 'id, username, domain, ha1_md5, ha1_sha256, enabled, created_at, updated_at';
+
+function toRecord(r: UserRow): UserRecord {
+  return {
+    id: r.id,
+    username: r.username,
+    domain: r.domain,
+    ha1Md5: r.ha1_md5,
+    ha1Sha256: r.ha1_sha256,
+    enabled: r.enabled !== 0,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Lowercases a domain for storage and lookup. */
+export function normalizeDomain(domain: string): string {
+  return domain.toLowerCase();
+}
+
+function checkName(what: string, value: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw new RangeError(`${what} must be a non-empty string`);
+}
+
+export class UserStore {
+  private readonly insertStmt;
+  private readonly setHa1Stmt;
+  private readonly deleteStmt;
+  private readonly setEnabledStmt;
+  private readonly getStmt;
+  private readonly listAllStmt;
+  private readonly listDomainStmt;
+
+  constructor(
+    db: Database,
+    private readonly clock: Clock,
+  ) {
+    this.insertStmt = db.prepare<[string, string, string, string, number, number]>(
+      `INSERT INTO users (username, domain, ha1_md5, ha1_sha256, enabled, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (username, domain) DO NOTHING`,
+    );
+    this.setHa1Stmt = db.prepare<[string, string, number, string, string]>(
+      'UPDATE users SET ha1_md5 = ?, ha1_sha256 = ?, updated_at = ? WHERE username = ? AND domain = ?',
+    );
+    this.deleteStmt = db.prepare<[string, string]>('DELETE FROM users WHERE username = ? AND domain = ?');
+    this.setEnabledStmt = db.prepare<[number, number, string, string]>(
+      'UPDATE users SET enabled = ?, updated_at = ? WHERE username = ? AND domain = ?',
+    );
+    this.getStmt = db.prepare<[string, string], UserRow>(
+      `SELECT ${COLUMNS} FROM users WHERE username = ? AND domain = ?`,
+    );
+    this.listAllStmt = db.prepare<[], UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY domain, username`);
+    this.listDomainStmt = db.prepare<[string], UserRow>(
+      `SELECT ${COLUMNS} FROM users WHERE domain = ? ORDER BY username`,
+    );
+  }
+
+  /** Adds an enabled user; throws UserExistsError if username@domain exists. */
+  add(username: string, domain: string, password: string): void {
+    checkName('username', username);
+    checkName('domain', domain);
+    checkName('password', password);
+    const d = normalizeDomain(domain);
+    const now = this.clock.now();
+    const res = this.insertStmt.run(username, d, ha1('MD5', username, d, password), ha1('SHA-256', username, d, password), now, now);
+    if (res.changes === 0) throw new UserExistsError(username, d);
+  }
+
+  /** Replaces the user's HA1 values; false when the user does not exist. */
+  setPassword(username: string, domain: string, password: string): boolean {
+    checkName('password', password);
+    const d = normalizeDomain(domain);
+    const res = this.setHa1Stmt.run(
+      ha1('MD5', username, d, password),
+      ha1('SHA-256', username, d, password),
+      this.clock.now(),
+      username,
+      d,
+    );
+    return res.changes > 0;
+  }
+
+  /** Deletes the user; false when it did not exist. */
+  remove(username: string, domain: string): boolean {
+    return this.deleteStmt.run(username, normalizeDomain(domain)).changes > 0;
+  }
+
+  /** Enables or disables the user; false when it does not exist. */
+  setEnabled(username: string, domain: string, enabled: boolean): boolean {
+    return this.setEnabledStmt.run(enabled ? 1 : 0, this.clock.now(), username, normalizeDomain(domain)).changes > 0;
+  }
+
+  get(username: string, domain: string): UserRecord | undefined {
+    const row = this.getStmt.get(username, normalizeDomain(domain));
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Every user, or those of one domain, sorted by domain then username. */
+  list(domain?: string): UserRecord[] {
+    const rows = domain === undefined ? this.listAllStmt.all() : this.listDomainStmt.all(normalizeDomain(domain));
+    return rows.map(toRecord);
+  }
+}
