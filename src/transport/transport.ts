@@ -42,6 +42,11 @@ export interface Flow {
   readonly closed: boolean;
   /** Queues bytes for sending; false when the flow is closed or over its buffer limit. */
   send(data: Buffer): boolean;
+  /**
+   * For a connectionless flow: the flow from the same local socket to another
+   * address (RFC 3261 §18.2.2 sends a UDP response to the Via's port).
+   */
+  to?(address: string, port: number): Flow;
 }
 
 export interface Target {

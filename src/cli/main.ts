@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+/**
+ * The `switchboard` command line (commander). `serve` runs the server; flags
+ * override the embedded defaults in config.ts.
+ */
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { DEFAULTS, defaultDomains, parseListen, type Config, type Listen } from '../config.js';
+import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+import { Server } from '../server.js';
+
+function collect(fallbackPort: number) {
+  return (value: string, previous: Listen[] | undefined): Listen[] => {
+    try {
+      return [...(previous ?? []), parseListen(value, fallbackPort)];
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+function repeat(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+interface ServeOptions {
+  udp?: Listen[];
+  tcp?: Listen[];
+  tls?: Listen[];
+  ws?: Listen[];
+  wss?: Listen[];
+  tlsCert?: string;
+  tlsKey?: string;
+  advertise?: string;
+  db: string;
+  domain?: string[];
+  logLevel: LogLevel;
+  t1: number;
+  t2: number;
+  t4: number;
+  maxMessageSize: number;
+  maxConnections: number;
+  idleTimeout: number;
+  udpRecvBuffer: number;
+}
+
+export function buildConfig(o: ServeOptions): Config {
+  const anyListen = !!(o.udp || o.tcp || o.tls || o.ws || o.wss);
+  const config: Config = {
+    ...DEFAULTS,
+    udp: anyListen ? (o.udp ?? []) : DEFAULTS.udp,
+    tcp: anyListen ? (o.tcp ?? []) : DEFAULTS.tcp,
+    tls: anyListen ? (o.tls ?? []) : DEFAULTS.tls,
+    ws: anyListen ? (o.ws ?? []) : DEFAULTS.ws,
+    wss: anyListen ? (o.wss ?? []) : DEFAULTS.wss,
+    db: o.db,
+    domains: o.domain && o.domain.length ? o.domain.map((d) => d.toLowerCase()) : defaultDomains(),
+    logLevel: o.logLevel,
+    t1: o.t1,
+    t2: o.t2,
+    t4: o.t4,
+    maxMessageSize: o.maxMessageSize,
+    maxConnections: o.maxConnections,
+    idleTimeoutMs: o.idleTimeout * 1000,
+    udpRecvBufferSize: o.udpRecvBuffer,
+  };
+  if (o.tlsCert) config.tlsCert = o.tlsCert;
+  if (o.tlsKey) config.tlsKey = o.tlsKey;
+  if (o.advertise) {
+    const a = parseListen(o.advertise, 0);
+    config.advertise = a.port ? { host: a.host, port: a.port } : { host: a.host };
+  }
+  return config;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('switchboard').description('SIP proxy and registrar').showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run the SIP server (listeners given by flags replace the default set)')
+    .option('--udp <host:port>', 'UDP listener, repeatable (default 0.0.0.0:5060)', collect(5060))
+    .option('--tcp <host:port>', 'TCP listener, repeatable (default 0.0.0.0:5060)', collect(5060))
+    .option('--tls <host:port>', 'TLS listener, repeatable (needs --tls-cert and --tls-key)', collect(5061))
+    .option('--ws <host:port>', 'WebSocket listener (RFC 7118), repeatable (default 0.0.0.0:8080)', collect(8080))
+    .option('--wss <host:port>', 'secure WebSocket listener, repeatable (needs --tls-cert and --tls-key)', collect(8443))
+    .option('--tls-cert <file>', 'PEM certificate for TLS and WSS')
+    .option('--tls-key <file>', 'PEM private key for TLS and WSS')
+    .option('--advertise <host[:port]>', 'address written in Via and Record-Route (behind NAT or in a container)')
+    .option('--db <path>', 'SQLite database file, created on first start', DEFAULTS.db)
+    .option('--domain <name>', 'a SIP domain this server is responsible for, repeatable (default: the host name)', repeat)
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
+    .option('--t1 <ms>', 'RFC 3261 timer T1 (round-trip estimate)', positiveInt, DEFAULTS.t1)
+    .option('--t2 <ms>', 'RFC 3261 timer T2 (maximum retransmit interval)', positiveInt, DEFAULTS.t2)
+    .option('--t4 <ms>', 'RFC 3261 timer T4 (maximum message lifetime)', positiveInt, DEFAULTS.t4)
+    .option('--max-message-size <bytes>', 'largest SIP message accepted', positiveInt, DEFAULTS.maxMessageSize)
+    .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
+    .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
+    .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
+    .action(async (o: ServeOptions) => {
+      const server = new Server(buildConfig(o));
+      try {
+        await server.start();
+      } catch (err) {
+        server.logger.fatal({ err }, 'could not start');
+        server.logger.flush?.();
+        process.exitCode = 1;
+        await server.stop().catch(() => undefined);
+        return;
+      }
+      const stop = (signal: string): void => {
+        server.logger.info({ signal }, 'shutting down');
+        server.stop().finally(() => {
+          server.logger.flush?.();
+          process.exit(0);
+        });
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`switchboard: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,78 @@
+/**
+ * The server configuration and its embedded defaults (one place). The CLI
+ * turns flags into a Config; tests build one directly.
+ */
+import os from 'node:os';
+import type { LogLevel } from './util/logger.js';
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  udp: Listen[];
+  tcp: Listen[];
+  tls: Listen[];
+  ws: Listen[];
+  wss: Listen[];
+  tlsCert?: string;
+  tlsKey?: string;
+  /** host[:port] written in Via and Record-Route instead of the bound address (NAT, containers) */
+  advertise?: { host: string; port?: number };
+  db: string;
+  domains: string[];
+  logLevel: LogLevel;
+  /** RFC 3261 Table 4 timers, ms */
+  t1: number;
+  t2: number;
+  t4: number;
+  maxMessageSize: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  udpRecvBufferSize: number;
+}
+
+export const DEFAULTS: Config = {
+  udp: [{ host: '0.0.0.0', port: 5060 }],
+  tcp: [{ host: '0.0.0.0', port: 5060 }],
+  tls: [],
+  ws: [{ host: '0.0.0.0', port: 8080 }],
+  wss: [],
+  db: './data/switchboard.db',
+  domains: [],
+  logLevel: 'info',
+  t1: 500,
+  t2: 4000,
+  t4: 5000,
+  maxMessageSize: 65536,
+  maxConnections: 10_000,
+  idleTimeoutMs: 600_000,
+  udpRecvBufferSize: 8 * 1024 * 1024,
+};
+
+/** The default served domain: this machine's host name. */
+export function defaultDomains(): string[] {
+  return [os.hostname().toLowerCase()];
+}
+
+/** Parses `host:port`, `[v6]:port`, `host` or `:port` (missing parts from the fallback). */
+export function parseListen(text: string, fallbackPort: number): Listen {
+  const t = text.trim();
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(t);
+  if (v6) return { host: v6[1]!, port: v6[2] ? checkPort(v6[2]) : fallbackPort };
+  const colon = t.lastIndexOf(':');
+  if (colon === -1) {
+    if (/^\d+$/.test(t)) return { host: '0.0.0.0', port: checkPort(t) };
+    return { host: t, port: fallbackPort };
+  }
+  if (t.indexOf(':') !== colon) return { host: t, port: fallbackPort }; // bare IPv6 without port
+  const host = t.slice(0, colon) || '0.0.0.0';
+  return { host, port: checkPort(t.slice(colon + 1)) };
+}
+
+function checkPort(p: string): number {
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`invalid port: ${p}`);
+  return n;
+}

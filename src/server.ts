@@ -1,0 +1,144 @@
+/**
+ * The composition root: builds every layer from a Config and wires them
+ * (DESIGN.md). The one place that knows every concrete class.
+ */
+import fs from 'node:fs';
+import { SystemClock, type Clock } from './util/clock.js';
+import { createLogger, type Logger } from './util/logger.js';
+import { Metrics } from './util/metrics.js';
+import type { Config } from './config.js';
+import { SipCore } from './core/sip-core.js';
+import { LocalIdentity } from './core/local-identity.js';
+import { OptionsHandler, NotImplementedHandler } from './core/options-handler.js';
+import { UdpTransport } from './transport/udp.js';
+import { StreamTransport } from './transport/stream.js';
+import { WsTransport } from './transport/ws.js';
+import type { Transport } from './transport/transport.js';
+
+export interface ServerDeps {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface BoundAddress {
+  protocol: string;
+  address: string;
+  port: number;
+}
+
+export class Server {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics = new Metrics({ defaultMetrics: true });
+  readonly core: SipCore;
+  readonly identity: LocalIdentity;
+  readonly transports: Transport[] = [];
+
+  constructor(
+    readonly config: Config,
+    deps: ServerDeps = {},
+  ) {
+    this.clock = deps.clock ?? new SystemClock();
+    this.logger = deps.logger ?? createLogger(config.logLevel);
+    this.identity = new LocalIdentity(config.domains);
+    this.core = new SipCore({
+      logger: this.logger,
+      metrics: this.metrics,
+      clock: this.clock,
+      limits: { maxMessageSize: config.maxMessageSize },
+    });
+    const notImplemented = new NotImplementedHandler();
+    this.core.route(
+      'OPTIONS',
+      new OptionsHandler(
+        this.identity,
+        () => ({
+          allow: ['OPTIONS'],
+          supported: ['path', 'outbound'],
+          accept: ['application/sdp'],
+        }),
+        notImplemented,
+      ),
+    );
+    this.core.fallback(notImplemented);
+    this.buildTransports();
+  }
+
+  private buildTransports(): void {
+    const c = this.config;
+    const m = this.metrics;
+    const sink = this.core;
+    const common = { sink, logger: this.logger, clock: this.clock };
+    const needTls = c.tls.length > 0 || c.wss.length > 0;
+    let creds: { cert: Buffer; key: Buffer } | undefined;
+    if (needTls) {
+      if (!c.tlsCert || !c.tlsKey) throw new Error('--tls and --wss need --tls-cert and --tls-key');
+      creds = { cert: fs.readFileSync(c.tlsCert), key: fs.readFileSync(c.tlsKey) };
+    }
+    for (const l of c.udp) {
+      this.transports.push(
+        new UdpTransport({
+          ...l,
+          sink,
+          logger: this.logger,
+          recvBufferSize: c.udpRecvBufferSize,
+          onKeepalive: () => m.keepalives.labels('UDP').inc(),
+          onSendError: () => m.sendErrors.labels('UDP').inc(),
+        }),
+      );
+    }
+    const streamLimits = { maxMessageSize: c.maxMessageSize, maxConnections: c.maxConnections, idleTimeoutMs: c.idleTimeoutMs };
+    for (const [protocol, list] of [['TCP', c.tcp], ['TLS', c.tls]] as const) {
+      for (const l of list) {
+        this.transports.push(
+          new StreamTransport({
+            protocol,
+            ...l,
+            ...common,
+            limits: streamLimits,
+            ...(protocol === 'TLS' && creds ? { tls: creds } : {}),
+            onKeepalive: () => m.keepalives.labels(protocol).inc(),
+            onConnectionsChanged: (n) => m.connections.labels(protocol).set(n),
+            onRefused: (reason) => m.connectionsRefused.labels(protocol, reason).inc(),
+          }),
+        );
+      }
+    }
+    for (const [protocol, list] of [['WS', c.ws], ['WSS', c.wss]] as const) {
+      for (const l of list) {
+        this.transports.push(
+          new WsTransport({
+            protocol,
+            ...l,
+            ...common,
+            maxConnections: c.maxConnections,
+            maxMessageSize: c.maxMessageSize,
+            ...(protocol === 'WSS' && creds ? { tls: creds } : {}),
+            onKeepalive: () => m.keepalives.labels(protocol).inc(),
+            onConnectionsChanged: (n) => m.connections.labels(protocol).set(n),
+            onRefused: (reason) => m.connectionsRefused.labels(protocol, reason).inc(),
+          }),
+        );
+      }
+    }
+  }
+
+  async start(): Promise<BoundAddress[]> {
+    const bound: BoundAddress[] = [];
+    for (const t of this.transports) {
+      await t.listen();
+      const a = t.address();
+      this.core.addTransport(t);
+      this.identity.addAddress(a.address, a.port);
+      if (this.config.advertise) this.identity.addAddress(this.config.advertise.host, this.config.advertise.port ?? a.port);
+      bound.push({ protocol: t.protocol, address: a.address, port: a.port });
+    }
+    this.logger.info({ listen: bound.map((b) => `${b.protocol.toLowerCase()}:${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`), domains: this.config.domains }, 'switchboard started');
+    return bound;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.transports.map((t) => t.close()));
+    this.logger.info('switchboard stopped');
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * UDP transport (node:dgram), RFC 3261 §18: one message per datagram.
+ * Keepalives (RFC 5626 §4.4.1: a CRLF datagram, or a STUN binding request
+ * per RFC 5389) are absorbed here and never reach the core.
+ */
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import type { Logger } from '../util/logger.js';
+import type { Flow, Target, Transport, TransportSink } from './transport.js';
+import { hostPort } from './transport.js';
+
+export interface UdpOptions {
+  host: string;
+  port: number;
+  sink: TransportSink;
+  logger: Logger;
+  /** SO_RCVBUF / SO_SNDBUF in bytes (BENCHMARKING.md: bursts overflow small buffers first) */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  onKeepalive?(): void;
+  onSendError?(): void;
+}
+
+class UdpFlow implements Flow {
+  readonly protocol = 'UDP' as const;
+  readonly reliable = false;
+  readonly closed = false;
+  constructor(
+    private readonly transport: UdpTransport,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {}
+  get localAddress(): string {
+    return this.transport.address().address;
+  }
+  get localPort(): number {
+    return this.transport.address().port;
+  }
+  get id(): string {
+    return `udp:${hostPort(this.localAddress, this.localPort)}>${hostPort(this.remoteAddress, this.remotePort)}`;
+  }
+  send(data: Buffer): boolean {
+    return this.transport.sendTo(data, this.remoteAddress, this.remotePort);
+  }
+  to(address: string, port: number): Flow {
+    return new UdpFlow(this.transport, address, port);
+  }
+}
+
+/** RFC 5389 §6: a STUN message starts with two zero bits and carries the magic cookie at byte 4. */
+function isStun(b: Buffer): boolean {
+  return b.length >= 20 && (b[0]! & 0xc0) === 0 && b.readUInt32BE(4) === 0x2112a442;
+}
+
+function isCrlfOnly(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0x0d && b[i] !== 0x0a) return false;
+  return true;
+}
+
+export class UdpTransport implements Transport {
+  readonly protocol = 'UDP' as const;
+  private socket: dgram.Socket | null = null;
+  private bound: { address: string; port: number } = { address: '', port: 0 };
+
+  constructor(private readonly opts: UdpOptions) {}
+
+  listen(): Promise<void> {
+    const type = isIP(this.opts.host) === 6 ? 'udp6' : 'udp4';
+    const socket = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+    this.socket = socket;
+    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    socket.on('error', (err) => this.opts.logger.error({ err, transport: 'UDP' }, 'udp socket error'));
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.opts.port, this.opts.host, () => {
+        socket.off('error', reject);
+        const a = socket.address();
+        this.bound = { address: a.address, port: a.port };
+        try {
+          if (this.opts.recvBufferSize) socket.setRecvBufferSize(this.opts.recvBufferSize);
+          if (this.opts.sendBufferSize) socket.setSendBufferSize(this.opts.sendBufferSize);
+        } catch (err) {
+          this.opts.logger.warn({ err }, 'could not set UDP socket buffer size');
+        }
+        resolve();
+      });
+    });
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (data.length <= 4 && isCrlfOnly(data)) {
+      this.opts.onKeepalive?.();
+      return;
+    }
+    if (isStun(data)) {
+      this.opts.onKeepalive?.();
+      return;
+    }
+    this.opts.sink.onMessage(data, new UdpFlow(this, rinfo.address, rinfo.port));
+  }
+
+  address(): { address: string; port: number } {
+    return this.bound;
+  }
+
+  sendTo(data: Buffer, address: string, port: number): boolean {
+    const s = this.socket;
+    if (!s) return false;
+    try {
+      s.send(data, port, address, (err) => {
+        if (err) {
+          this.opts.onSendError?.();
+          this.opts.logger.warn({ err: err.message, to: hostPort(address, port) }, 'udp send failed');
+        }
+      });
+      return true;
+    } catch (err) {
+      this.opts.onSendError?.();
+      this.opts.logger.warn({ err: (err as Error).message, to: hostPort(address, port) }, 'udp send failed');
+      return false;
+    }
+  }
+
+  connect(target: Target): Promise<Flow> {
+    return Promise.resolve(new UdpFlow(this, target.address, target.port));
+  }
+
+  flowTo(address: string, port: number): Flow {
+    return new UdpFlow(this, address, port);
+  }
+
+  flow(): Flow | undefined {
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    const s = this.socket;
+    this.socket = null;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => s.close(() => resolve()));
+  }
+}
