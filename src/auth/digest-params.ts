@@ -90,7 +90,7 @@ export function parseDigestParams(value: string): Map<string, string> | null {
       val = s.slice(valStart, i);
     }
 
-    
+    if (params.has(name)) return null;
     params.set(name, val);
 
     skipWs();

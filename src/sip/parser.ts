@@ -154,9 +154,10 @@ type StartLine =
  */
 function parseStartLine(line: string): StartLine {
   if (line.length >= 8 && line.charCodeAt(0) === 0x53 && /^SIP\//i.test(line)) {
-    const m = /^SIP\/2\.0 ([1-6][0-9][0-9]) ?([^\r\n]*)$/i.exec(line);
+    // §7.2: Status-Code is exactly three digits, followed by SP and the reason (which may be empty)
+    const m = /^SIP\/2\.0 ([1-6][0-9]{2})(?: ([^\r\n]*))?$/i.exec(line);
     if (!m) return { kind: 'garbage', detail: 'bad status line' };
-    return { kind: 'response', status: Number(m[1]), reason: m[2]! };
+    return { kind: 'response', status: Number(m[1]), reason: m[2] ?? '' };
   }
   const sp1 = line.indexOf(' ');
   if (sp1 <= 0) return { kind: 'garbage', detail: 'no method' };

@@ -309,7 +309,7 @@ export class StreamFramer {
             ka = K_NONE;
           }
           if (++pos === len) {
-            if (ka === K_CRLF && this.eagerPong) {
+            if (ka === K_CRLF) {
               this.ka = K_NONE;
               this.onKeepalive?.('pong');
             } else this.ka = ka;

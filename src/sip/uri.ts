@@ -824,7 +824,7 @@ function normParamNames(m: UriParams): UriParams {
 // differ even if the value is the default ("transport" by the same rule as the
 // port, user, ttl and method; "maddr" explicitly).
 function isMustMatchParam(name: string): boolean {
-  return name === 'user' || name === 'ttl' || name === 'method' || name === 'maddr';
+  return name === 'transport' || name === 'user' || name === 'ttl' || name === 'method' || name === 'maddr';
 }
 
 function sipParamValueEquals(name: string, v: string | null, w: string | null): boolean {

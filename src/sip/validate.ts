@@ -6,6 +6,8 @@
 import { SbError } from '../util/errors.js';
 import type { SipMessage, SipRequest, SipResponse } from './message.js';
 
+const SIP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
+
 /** The headers every request must carry (§8.1.1). */
 const MANDATORY = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
 
@@ -29,6 +31,9 @@ function commonChecks(msg: SipMessage): SbError | null {
   if (msg.has('max-forwards') && msg.maxForwards() == null) return new SbError('SB_ERR_VALIDATE_MAX_FORWARDS');
   if (msg.has('expires') && msg.expires() == null) return new SbError('SB_ERR_VALIDATE_HEADER', 'Expires');
   if (msg.has('contact') && msg.contacts() === null) return new SbError('SB_ERR_VALIDATE_HEADER', 'Contact');
+  const date = msg.get('date');
+  // §20.17 / §25.1: SIP-date is an RFC 1123 date and always in GMT
+  if (date !== undefined && !SIP_DATE.test(date)) return new SbError('SB_ERR_VALIDATE_HEADER', 'Date');
   if (msg.has('route') && msg.routes() === null) return new SbError('SB_ERR_VALIDATE_HEADER', 'Route');
   if (msg.has('record-route') && msg.recordRoutes() === null) return new SbError('SB_ERR_VALIDATE_HEADER', 'Record-Route');
   return null;

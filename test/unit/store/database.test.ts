@@ -94,9 +94,9 @@ describe('openDatabase', () => {
     writeFileSync(join(migDir, 'README.md'), 'not a migration');
     const path = join(dir, 'sb.sqlite');
     openDatabase(path, { migrationsDir: migDir }).close();
-    // 10 sorts before 2 as text; numeric order must win. 002 depends on 001, 010 on 002.
-    writeFileSync(join(migDir, '010_c.sql'), 'INSERT INTO b (y) SELECT x FROM a;');
-    writeFileSync(join(migDir, '002_b.sql'), 'CREATE TABLE b (y INTEGER); INSERT INTO a (x) VALUES (7);');
+    // "10_c" sorts before "2_b" as text; numeric order must win. 2 depends on 1, 10 on 2.
+    writeFileSync(join(migDir, '10_c.sql'), 'INSERT INTO b (y) SELECT x FROM a;');
+    writeFileSync(join(migDir, '2_b.sql'), 'CREATE TABLE b (y INTEGER); INSERT INTO a (x) VALUES (7);');
     const db = openDatabase(path, { migrationsDir: migDir });
     try {
       expect(versions(db).map((v) => v.version)).toEqual([1, 2, 10]);
