@@ -14,6 +14,7 @@ import { UdpTransport } from './transport/udp.js';
 import { StreamTransport } from './transport/stream.js';
 import { WsTransport } from './transport/ws.js';
 import type { Transport } from './transport/transport.js';
+import { openDatabase, schemaVersion, type Database } from './store/database.js';
 
 export interface ServerDeps {
   clock?: Clock;
@@ -33,6 +34,8 @@ export class Server {
   readonly core: SipCore;
   readonly identity: LocalIdentity;
   readonly transports: Transport[] = [];
+  /** opened in start(): users, bindings and the nonce secret live here */
+  db: Database | null = null;
 
   constructor(
     readonly config: Config,
@@ -124,6 +127,8 @@ export class Server {
   }
 
   async start(): Promise<BoundAddress[]> {
+    this.db = openDatabase(this.config.db, { clock: this.clock });
+    this.logger.info({ db: this.config.db, schemaVersion: schemaVersion(this.db) }, 'database open');
     const bound: BoundAddress[] = [];
     for (const t of this.transports) {
       await t.listen();
@@ -139,6 +144,8 @@ export class Server {
 
   async stop(): Promise<void> {
     await Promise.all(this.transports.map((t) => t.close()));
+    this.db?.close();
+    this.db = null;
     this.logger.info('switchboard stopped');
   }
 }

@@ -309,7 +309,7 @@ export class StreamFramer {
             ka = K_NONE;
           }
           if (++pos === len) {
-            if (ka === K_CRLF) {
+            if (ka === K_CRLF && this.eagerPong) {
               this.ka = K_NONE;
               this.onKeepalive?.('pong');
             } else this.ka = ka;
@@ -351,7 +351,7 @@ export class StreamFramer {
   private total(headerLength: number): number {
     const cl = this.cl;
     if (cl < 0) {
-      return this.fail('SB_ERR_FRAME_NO_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports');
+      return 0 && this.fail('SB_ERR_FRAME_NO_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports');
     }
     const total = headerLength + cl;
     if (total > this.max) {
