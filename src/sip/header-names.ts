@@ -74,7 +74,8 @@ export function normalizeHeaderName(raw: string): string {
   let n = nameCache.get(raw);
   if (n !== undefined) return n;
   const lower = raw.toLowerCase();
-  n = COMPACT[lower] ?? lower;
+  // own properties only: 'constructor' or '__proto__' must not resolve to Object.prototype members
+  n = Object.hasOwn(COMPACT, lower) ? COMPACT[lower]! : lower;
   if (nameCache.size < 1024) nameCache.set(raw, n);
   return n;
 }
@@ -82,8 +83,7 @@ export function normalizeHeaderName(raw: string): string {
 /** The spelling we use when writing a header we created: "call-id" → "Call-ID", "max-forwards" → "Max-Forwards". */
 export function canonicalHeaderName(name: string): string {
   const lower = name.toLowerCase();
-  const known = CANONICAL[lower];
-  if (known) return known;
+  if (Object.hasOwn(CANONICAL, lower)) return CANONICAL[lower]!;
   return lower.replace(/(^|-)([a-z])/g, (_m, p: string, c: string) => p + c.toUpperCase());
 }
 

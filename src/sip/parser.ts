@@ -57,14 +57,19 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
 
   let headEnd = buf.indexOf('\r\n\r\n', pos, 'latin1');
   let bodyStart: number;
-  if (headEnd !== -1) bodyStart = headEnd + 4;
-  else {
+  // length of the header section including the last header's line terminator
+  let headLen: number;
+  if (headEnd !== -1) {
+    bodyStart = headEnd + 4;
+    headLen = headEnd + 2;
+  } else {
     headEnd = buf.indexOf('\n\n', pos, 'latin1');
     if (headEnd === -1) return fail('SB_ERR_PARSE_NO_HEADER_END');
     bodyStart = headEnd + 2;
+    headLen = headEnd + 1; // bare LF endings: the second LF is the empty line
   }
   // the header section as a byte string: offsets in it equal offsets in buf
-  const head = buf.toString('latin1', 0, headEnd + 2);
+  const head = buf.toString('latin1', 0, headLen);
 
   // ---- start line
   let lineEnd = head.indexOf('\n', pos);
@@ -81,7 +86,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // ---- headers
   const headers: HeaderField[] = [];
   let i = startLineEnd;
-  const n = headEnd + 2;
+  const n = headLen;
   while (i < n) {
     // one header: a line plus any continuation lines starting with SP/HT (§7.3.1 folding)
     const start = i;

@@ -41,7 +41,7 @@ export function serialize(msg: AnyMessage): Buffer {
       if (wroteLength) continue;
       wroteLength = true;
       if (raw && h.start >= 0 && Number(h.value) === bodyLength) {
-        if (runEnd === h.start) runEnd = h.end;
+        if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
         else {
           if (runStart >= 0) {
             flushText();

@@ -351,10 +351,10 @@ export class StreamFramer {
   private total(headerLength: number): number {
     const cl = this.cl;
     if (cl < 0) {
-      return 0 && this.fail('SB_ERR_FRAME_NO_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports');
+      return this.fail('SB_ERR_FRAME_NO_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports');
     }
     const total = headerLength + cl;
-    if (total > this.max) {
+    if (total > this.max + 1) {
       return this.fail('SB_ERR_FRAME_TOO_LARGE', `message of ${total} bytes exceeds ${this.max}`);
     }
     return total;

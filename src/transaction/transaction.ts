@@ -224,11 +224,16 @@ export abstract class Transaction implements TimerTarget {
   /** set by an action whose send failed; the machine then feeds itself a 'transport error' event */
   protected sendFailed = false;
 
+  /** Table 4 values for this transaction's transport */
+  protected readonly timerValues: TimerValues;
+
   constructor(
     protected readonly host: TransactionHost,
     readonly key: string,
     readonly reliable: boolean,
-  ) {}
+  ) {
+    this.timerValues = host.values(reliable);
+  }
 
   abstract onTimer(name: TimerName): void;
 
@@ -253,7 +258,10 @@ export abstract class Transaction implements TimerTarget {
   /** The sender found, after returning true, that the bytes could not be sent (§17.1.4, §17.2.4). */
   reportTransportError(): void {
     if (this.sending) this.reportedDuringSend = true;
-    else this.transportError();
+    else {
+      this.host.counters.transportErrors++;
+      this.transportError();
+    }
   }
 
   /** Closes a send: false when the sender said so or reported the error while it ran. */
