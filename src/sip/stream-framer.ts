@@ -354,7 +354,7 @@ export class StreamFramer {
       return this.fail('SB_ERR_FRAME_NO_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports');
     }
     const total = headerLength + cl;
-    if (total > this.max + 1) {
+    if (total > this.max) {
       return this.fail('SB_ERR_FRAME_TOO_LARGE', `message of ${total} bytes exceeds ${this.max}`);
     }
     return total;
