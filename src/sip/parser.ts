@@ -55,19 +55,21 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   while (pos < buf.length && (buf[pos] === CR || buf[pos] === LF)) pos++;
   if (pos === buf.length) return fail('SB_ERR_PARSE_START_LINE', 'empty message');
 
-  let headEnd = buf.indexOf('\r\n\r\n', pos, 'latin1');
+  // the header section ends at the first empty line: CRLF CRLF, or LF LF from lenient senders
+  const crlf = buf.indexOf('\r\n\r\n', pos, 'latin1');
+  // (only the bytes before the first CRLF CRLF are searched for LF LF: the body is never scanned)
+  const lfIn = crlf === -1 ? buf.indexOf('\n\n', pos, 'latin1') : buf.subarray(0, crlf + 2).indexOf('\n\n', pos, 'latin1');
+  const lf = lfIn;
   let bodyStart: number;
   // length of the header section including the last header's line terminator
   let headLen: number;
-  if (headEnd !== -1) {
-    bodyStart = headEnd + 4;
-    headLen = headEnd + 2;
-  } else {
-    headEnd = buf.indexOf('\n\n', pos, 'latin1');
-    if (headEnd === -1) return fail('SB_ERR_PARSE_NO_HEADER_END');
-    bodyStart = headEnd + 2;
-    headLen = headEnd + 1; // bare LF endings: the second LF is the empty line
-  }
+  if (crlf !== -1 && (lf === -1 || crlf < lf)) {
+    bodyStart = crlf + 4;
+    headLen = crlf + 2;
+  } else if (lf !== -1) {
+    bodyStart = lf + 2;
+    headLen = lf + 1; // bare LF endings: the second LF is the empty line
+  } else return fail('SB_ERR_PARSE_NO_HEADER_END');
   // the header section as a byte string: offsets in it equal offsets in buf
   const head = buf.toString('latin1', 0, headLen);
 
