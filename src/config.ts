@@ -31,6 +31,16 @@ export interface Config {
   maxConnections: number;
   idleTimeoutMs: number;
   udpRecvBufferSize: number;
+  /** digest authentication of REGISTER (and, with the proxy, of calls); false only for test labs */
+  auth: boolean;
+  /** REGISTER expiry bounds, seconds (RFC 3261 §10.2.1.1, §10.3 step 7) */
+  defaultExpires: number;
+  minExpires: number;
+  maxExpires: number;
+  /** most bindings per address-of-record */
+  maxContacts: number;
+  /** lifetime of a digest nonce, seconds */
+  nonceTtl: number;
 }
 
 export const DEFAULTS: Config = {
@@ -49,6 +59,12 @@ export const DEFAULTS: Config = {
   maxConnections: 10_000,
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
+  auth: true,
+  defaultExpires: 3600,
+  minExpires: 60,
+  maxExpires: 7200,
+  maxContacts: 10,
+  nonceTtl: 300,
 };
 
 /** The default served domain: this machine's host name. */

@@ -15,6 +15,11 @@ import { StreamTransport } from './transport/stream.js';
 import { WsTransport } from './transport/ws.js';
 import type { Transport } from './transport/transport.js';
 import { openDatabase, schemaVersion, type Database } from './store/database.js';
+import { UserStore } from './store/user-store.js';
+import { getOrCreateSecret } from './store/settings.js';
+import { DigestAuthenticator } from './auth/digest-auth.js';
+import { SqliteLocationStore } from './registrar/location-service.js';
+import { Registrar } from './registrar/registrar.js';
 
 export interface ServerDeps {
   clock?: Clock;
@@ -36,6 +41,8 @@ export class Server {
   readonly transports: Transport[] = [];
   /** opened in start(): users, bindings and the nonce secret live here */
   db: Database | null = null;
+  locations: SqliteLocationStore | null = null;
+  registrar: Registrar | null = null;
 
   constructor(
     readonly config: Config,
@@ -56,7 +63,7 @@ export class Server {
       new OptionsHandler(
         this.identity,
         () => ({
-          allow: ['OPTIONS'],
+          allow: ['OPTIONS', 'REGISTER'],
           supported: ['path', 'outbound'],
           accept: ['application/sdp'],
         }),
@@ -129,6 +136,7 @@ export class Server {
   async start(): Promise<BoundAddress[]> {
     this.db = openDatabase(this.config.db, { clock: this.clock });
     this.logger.info({ db: this.config.db, schemaVersion: schemaVersion(this.db) }, 'database open');
+    this.buildRegistrar(this.db);
     const bound: BoundAddress[] = [];
     for (const t of this.transports) {
       await t.listen();
@@ -142,8 +150,54 @@ export class Server {
     return bound;
   }
 
+  /** The registrar and its location service (issue 5): needs the database, so built in start(). */
+  private buildRegistrar(db: Database): void {
+    const c = this.config;
+    const m = this.metrics;
+    const locations = new SqliteLocationStore({
+      db,
+      clock: this.clock,
+      logger: this.logger.child({ component: 'location' }),
+      onExpired: (removed) => m.unregistrations.labels('expired').inc(removed.length),
+      onCommit: () => m.storeCommits.inc(),
+    });
+    const users = new UserStore(db, this.clock);
+    const auth = c.auth
+      ? new DigestAuthenticator({
+          clock: this.clock,
+          secret: getOrCreateSecret(db, 'nonce_secret'),
+          nonceTtlMs: c.nonceTtl * 1000,
+          lookup: (username, realm) => users.get(username, realm),
+        })
+      : null;
+    const registrar = new Registrar({
+      store: locations,
+      identity: this.identity,
+      auth,
+      clock: this.clock,
+      logger: this.logger.child({ component: 'registrar' }),
+      metrics: {
+        registered: (n) => m.registrations.inc(n),
+        unregistered: (n, cause) => m.unregistrations.labels(cause).inc(n),
+        failed: (code) => m.registerFailures.labels(code).inc(),
+      },
+      defaultExpires: c.defaultExpires,
+      minExpires: c.minExpires,
+      maxExpires: c.maxExpires,
+      maxContacts: c.maxContacts,
+    });
+    m.bindingCount = () => locations.count();
+    this.core.route('REGISTER', registrar);
+    this.core.addFlowClosedListener((flow) => registrar.onFlowClosed(flow));
+    locations.start();
+    this.locations = locations;
+    this.registrar = registrar;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.transports.map((t) => t.close()));
+    this.locations?.stop();
+    this.locations = null;
     this.db?.close();
     this.db = null;
     this.logger.info('switchboard stopped');

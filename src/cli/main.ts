@@ -7,6 +7,8 @@ import { Command, Option, InvalidArgumentError } from 'commander';
 import { DEFAULTS, defaultDomains, parseListen, type Config, type Listen } from '../config.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 import { Server } from '../server.js';
+import { registerUserCommands } from './user-commands.js';
+import { registerRegistrationsCommand } from './registrations-command.js';
 
 function collect(fallbackPort: number) {
   return (value: string, previous: Listen[] | undefined): Listen[] => {
@@ -47,6 +49,12 @@ interface ServeOptions {
   maxConnections: number;
   idleTimeout: number;
   udpRecvBuffer: number;
+  auth: 'on' | 'off';
+  defaultExpires: number;
+  minExpires: number;
+  maxExpires: number;
+  maxContacts: number;
+  nonceTtl: number;
 }
 
 export function buildConfig(o: ServeOptions): Config {
@@ -68,7 +76,14 @@ export function buildConfig(o: ServeOptions): Config {
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeout * 1000,
     udpRecvBufferSize: o.udpRecvBuffer,
+    auth: o.auth !== 'off',
+    defaultExpires: o.defaultExpires,
+    minExpires: o.minExpires,
+    maxExpires: o.maxExpires,
+    maxContacts: o.maxContacts,
+    nonceTtl: o.nonceTtl,
   };
+  if (config.minExpires > config.maxExpires) throw new InvalidArgumentError('--min-expires is above --max-expires');
   if (o.tlsCert) config.tlsCert = o.tlsCert;
   if (o.tlsKey) config.tlsKey = o.tlsKey;
   if (o.advertise) {
@@ -103,6 +118,12 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
     .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
     .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
+    .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER (off: open registrar for test labs)').choices(['on', 'off']).default('on'))
+    .option('--default-expires <seconds>', 'binding lifetime when a REGISTER names none', positiveInt, DEFAULTS.defaultExpires)
+    .option('--min-expires <seconds>', 'shortest binding accepted (shorter gets 423 Interval Too Brief)', positiveInt, DEFAULTS.minExpires)
+    .option('--max-expires <seconds>', 'longest binding granted (longer requests are shortened)', positiveInt, DEFAULTS.maxExpires)
+    .option('--max-contacts <n>', 'most bindings per address-of-record', positiveInt, DEFAULTS.maxContacts)
+    .option('--nonce-ttl <seconds>', 'lifetime of a digest nonce (older ones get stale=true)', positiveInt, DEFAULTS.nonceTtl)
     .action(async (o: ServeOptions) => {
       const server = new Server(buildConfig(o));
       try {
@@ -125,6 +146,8 @@ export function buildProgram(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
 
+  registerUserCommands(program);
+  registerRegistrationsCommand(program);
   return program;
 }
 

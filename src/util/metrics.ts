@@ -72,6 +72,44 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly registrations = new Counter({
+    name: 'switchboard_registrations_total',
+    help: 'Bindings created or refreshed by REGISTER',
+    registers: [this.registry],
+  });
+
+  readonly unregistrations = new Counter({
+    name: 'switchboard_unregistrations_total',
+    help: 'Bindings removed, by cause (request, expired, flow-closed)',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+
+  readonly registerFailures = new Counter({
+    name: 'switchboard_register_failures_total',
+    help: 'REGISTER requests refused, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  /** set by the composition root: how many bindings are live right now */
+  bindingCount: () => number = () => 0;
+
+  readonly bindings = new Gauge({
+    name: 'switchboard_bindings',
+    help: 'Live bindings in the location service',
+    registers: [this.registry],
+    collect: () => {
+      this.bindings.set(this.bindingCount());
+    },
+  });
+
+  readonly storeCommits = new Counter({
+    name: 'switchboard_location_commits_total',
+    help: 'Batched SQLite transactions written by the location service',
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
   }

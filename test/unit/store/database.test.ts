@@ -33,8 +33,8 @@ function versions(db: BetterSqlite3.Database): Array<{ version: number; name: st
 describe('openDatabase', () => {
   it('finds the package migrations by default', () => {
     const migs = listMigrations(defaultMigrationsDir());
-    expect(migs.map((m) => m.version)).toEqual([1, 2, 3]);
-    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets']);
+    expect(migs.map((m) => m.version)).toEqual([1, 2, 3, 4]);
+    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets', 'binding_keys']);
   });
 
   it('applies every migration in order on a fresh file database, creating the parent directory', () => {
@@ -47,6 +47,7 @@ describe('openDatabase', () => {
         { version: 1, name: 'users', applied_at: 1234 },
         { version: 2, name: 'bindings', applied_at: 1234 },
         { version: 3, name: 'secrets', applied_at: 1234 },
+        { version: 4, name: 'binding_keys', applied_at: 1234 },
       ]);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings', 'schema_migrations']));
       const idx = db
@@ -54,7 +55,7 @@ describe('openDatabase', () => {
         .all()
         .map((r) => r.name);
       expect(idx).toEqual(expect.arrayContaining(['bindings_aor', 'bindings_expires_at', 'bindings_flow_id']));
-      expect(schemaVersion(db)).toBe(3);
+      expect(schemaVersion(db)).toBe(4);
     } finally {
       db.close();
     }
@@ -149,14 +150,14 @@ describe('openDatabase', () => {
     expect(err).toBeInstanceOf(SbError);
     expect((err as SbError).code).toBe('SB_ERR_STORE_SCHEMA_TOO_NEW');
     expect((err as SbError).message).toMatch(/\b999\b/);
-    expect((err as SbError).message).toMatch(/\b3\b/);
+    expect((err as SbError).message).toMatch(/\b4\b/);
   });
 
   it('works in memory', () => {
     const db = openDatabase(':memory:');
     try {
       expect(db.memory).toBe(true);
-      expect(schemaVersion(db)).toBe(3);
+      expect(schemaVersion(db)).toBe(4);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings']));
     } finally {
       db.close();
@@ -167,8 +168,8 @@ describe('openDatabase', () => {
     const db = openDatabase(':memory:');
     try {
       const ins = db.prepare(
-        `INSERT INTO bindings (aor, contact, expires_at, call_id, cseq, transport, updated_at)
-         VALUES ('sip:a@x', 'sip:a@1.2.3.4', 1, 'c', 1, 'udp', 1)`,
+        `INSERT INTO bindings (aor, binding_key, contact, contact_header, expires_at, call_id, cseq, transport, updated_at)
+         VALUES ('sip:a@x', 'uri sip:a@1.2.3.4', 'sip:a@1.2.3.4', '<sip:a@1.2.3.4>', 1, 'c', 1, 'udp', 1)`,
       );
       ins.run();
       expect(() => ins.run()).toThrow(/UNIQUE/);

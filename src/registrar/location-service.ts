@@ -1,0 +1,421 @@
+/**
+ * The location service (RFC 3261 §10.2, §16.5): bindings of each
+ * address-of-record, and their SQLite store.
+ *
+ * Design (BENCHMARKING.md: 25k upserts/s one row per transaction, 160k/s
+ * batched):
+ *   - every binding is held in memory, `Map<aor, Binding[]>`, loaded from
+ *     SQLite when the store is built. Reads never touch the database.
+ *   - writes change memory at once and are queued; the queue is written once
+ *     per event-loop turn (setImmediate) in ONE transaction with prepared
+ *     statements, then each writer's `done` callback runs. The registrar sends
+ *     its 200 from `done`, so a client is only told "registered" once the
+ *     binding is on disk.
+ *   - a failed batch reloads the affected AORs from the database (memory goes
+ *     back to what is on disk) and every waiter gets the error.
+ *   - at start, flow-bound bindings on connections (TCP/TLS/WS/WSS) are
+ *     dropped: their connections died with the previous process. UDP
+ *     bindings, flow-bound or not, survive (a UDP flow is an address pair).
+ *   - expiry is read against `now` on lookup; a periodic sweep on the injected
+ *     clock deletes expired bindings from memory and disk.
+ */
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Database } from '../store/database.js';
+import { compareBindings, type Binding, type BindingTransport } from './binding.js';
+
+/** What the proxy sees of the registrar (DESIGN.md: proxy imports only this). */
+export interface LocationService {
+  /** Live bindings of the AOR key (see aorOf), sorted by q descending, then most recently updated. */
+  lookup(aor: string, now: number): Binding[];
+}
+
+export type CommitCallback = (err: Error | null) => void;
+
+export interface CommitInfo {
+  /** rows written (upserts + deletes; a sweep counts as one) */
+  changes: number;
+  /** writers waiting on this commit */
+  waiters: number;
+  ok: boolean;
+}
+
+export interface LocationStoreOptions {
+  db: Database;
+  clock: Clock;
+  logger?: Logger;
+  /** period of the expiry sweep started by start() (default 30 s) */
+  sweepIntervalMs?: number;
+  /** called after each batch commit (for a counter / histogram) */
+  onCommit?(info: CommitInfo): void;
+  /** called with the bindings each sweep removed (metrics: unregistrations by expiry) */
+  onExpired?(removed: readonly Binding[]): void;
+}
+
+type Change =
+  | { op: 'upsert'; binding: Binding }
+  | { op: 'remove'; aor: string; key: string }
+  | { op: 'expire'; now: number };
+
+interface BindingRow {
+  aor: string;
+  binding_key: string;
+  contact: string;
+  contact_header: string;
+  q: number | null;
+  expires_at: number;
+  call_id: string;
+  cseq: number;
+  user_agent: string | null;
+  received: string | null;
+  transport: string;
+  flow_id: string | null;
+  instance_id: string | null;
+  reg_id: number | null;
+  path: string | null;
+  updated_at: number;
+}
+
+type UpsertParams = [
+  string, string, string, string, number | null, number, string, number,
+  string | null, string, string, string | null, string | null, number | null, string | null, number,
+];
+
+const COLUMNS =
+  'aor, binding_key, contact, contact_header, q, expires_at, call_id, cseq, user_agent, received, transport, flow_id, instance_id, reg_id, path, updated_at';
+
+function toBinding(r: BindingRow): Binding {
+  let path: string[] = [];
+  if (r.path) {
+    try {
+      const p: unknown = JSON.parse(r.path);
+      if (Array.isArray(p)) path = p.filter((x): x is string => typeof x === 'string');
+    } catch {
+      path = [];
+    }
+  }
+  return {
+    aor: r.aor,
+    key: r.binding_key,
+    contact: r.contact,
+    contactHeader: r.contact_header,
+    q: r.q,
+    expiresAt: r.expires_at,
+    callId: r.call_id,
+    cseq: r.cseq,
+    userAgent: r.user_agent,
+    received: r.received ?? '',
+    transport: r.transport.toUpperCase() as BindingTransport,
+    flowId: r.flow_id,
+    instanceId: r.instance_id,
+    regId: r.reg_id,
+    path,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toParams(b: Binding): UpsertParams {
+  return [
+    b.aor, b.key, b.contact, b.contactHeader, b.q, b.expiresAt, b.callId, b.cseq,
+    b.userAgent, b.received, b.transport, b.flowId, b.instanceId, b.regId,
+    b.path.length ? JSON.stringify(b.path) : null, b.updatedAt,
+  ];
+}
+
+export class SqliteLocationStore implements LocationService {
+  private readonly byAor = new Map<string, Binding[]>();
+  private readonly byFlow = new Map<string, Set<Binding>>();
+  private total = 0;
+
+  private pending: Change[] = [];
+  private waiters: CommitCallback[] = [];
+  private scheduled: NodeJS.Immediate | null = null;
+  private sweepTimer: TimerHandle | undefined;
+  private running = false;
+  /** batches written so far (one transaction each) */
+  commits = 0;
+
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private readonly sweepIntervalMs: number;
+  private readonly onCommit: LocationStoreOptions['onCommit'];
+  private readonly onExpired: LocationStoreOptions['onExpired'];
+  private readonly writeBatch: (changes: Change[]) => void;
+  private readonly selectAorStmt;
+
+  constructor(opts: LocationStoreOptions) {
+    this.db = opts.db;
+    this.clock = opts.clock;
+    this.logger = opts.logger;
+    this.sweepIntervalMs = opts.sweepIntervalMs ?? 30_000;
+    this.onCommit = opts.onCommit;
+    this.onExpired = opts.onExpired;
+    const db = opts.db;
+    const upsert = db.prepare<UpsertParams>(
+      `INSERT INTO bindings (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (aor, binding_key) DO UPDATE SET
+         contact = excluded.contact, contact_header = excluded.contact_header, q = excluded.q,
+         expires_at = excluded.expires_at, call_id = excluded.call_id, cseq = excluded.cseq,
+         user_agent = excluded.user_agent, received = excluded.received, transport = excluded.transport,
+         flow_id = excluded.flow_id, instance_id = excluded.instance_id, reg_id = excluded.reg_id,
+         path = excluded.path, updated_at = excluded.updated_at`,
+    );
+    const remove = db.prepare<[string, string]>('DELETE FROM bindings WHERE aor = ? AND binding_key = ?');
+    const expire = db.prepare<[number]>('DELETE FROM bindings WHERE expires_at <= ?');
+    this.selectAorStmt = db.prepare<[string], BindingRow>(`SELECT ${COLUMNS} FROM bindings WHERE aor = ?`);
+    this.writeBatch = db.transaction((changes: Change[]) => {
+      for (const c of changes) {
+        if (c.op === 'upsert') upsert.run(...toParams(c.binding));
+        else if (c.op === 'remove') remove.run(c.aor, c.key);
+        else expire.run(c.now);
+      }
+    });
+    this.load();
+  }
+
+  /** Loads every binding, after deleting expired ones and those bound to connections of a previous run. */
+  private load(): void {
+    const now = this.clock.now();
+    const dropped = this.db
+      .prepare<[number]>(
+        "DELETE FROM bindings WHERE expires_at <= ? OR (flow_id IS NOT NULL AND upper(transport) <> 'UDP')",
+      )
+      .run(now).changes;
+    const rows = this.db.prepare<[], BindingRow>(`SELECT ${COLUMNS} FROM bindings ORDER BY id`).all();
+    for (const r of rows) this.put(toBinding(r));
+    this.logger?.info({ bindings: this.total, dropped }, 'location service loaded');
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  lookup(aor: string, now: number): Binding[] {
+    const list = this.byAor.get(aor);
+    if (!list) return [];
+    const out: Binding[] = [];
+    for (const b of list) if (b.expiresAt > now) out.push(b);
+    return out.length > 1 ? out.sort(compareBindings) : out;
+  }
+
+  /** Every binding of the AOR held in memory, expired or not, in no order. */
+  get(aor: string): readonly Binding[] {
+    return this.byAor.get(aor) ?? [];
+  }
+
+  /** Bindings held in memory (expired ones count until the next sweep). */
+  count(): number {
+    return this.total;
+  }
+
+  /** Every binding in memory, by AOR then lookup order (for the CLI and admin API). */
+  all(): Binding[] {
+    const out: Binding[] = [];
+    for (const aor of [...this.byAor.keys()].sort()) out.push(...[...this.byAor.get(aor)!].sort(compareBindings));
+    return out;
+  }
+
+  /** Changes queued for the next commit. */
+  get pendingChanges(): number {
+    return this.pending.length;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Applies one AOR's update atomically in memory (removals first, then
+   * upserts, which replace bindings with the same key) and queues it for
+   * the next batch commit; `done` runs after that commit.
+   */
+  apply(aor: string, upserts: readonly Binding[], removals: readonly Binding[], done?: CommitCallback): void {
+    const changes: Change[] = [];
+    for (const r of removals) {
+      if (r.aor !== aor) throw new Error(`binding of ${r.aor} removed through ${aor}`);
+      if (this.drop(r.aor, r.key)) changes.push({ op: 'remove', aor: r.aor, key: r.key });
+    }
+    for (const u of upserts) {
+      if (u.aor !== aor) throw new Error(`binding of ${u.aor} stored through ${aor}`);
+      this.put(u);
+      changes.push({ op: 'upsert', binding: u });
+    }
+    this.commit(changes, done);
+  }
+
+  /** Removes every binding bound to the flow (RFC 5626 §5.3: a failed flow takes its bindings). */
+  removeFlow(flowId: string): Binding[] {
+    const set = this.byFlow.get(flowId);
+    if (!set) return [];
+    const removed = [...set];
+    const changes: Change[] = [];
+    for (const b of removed) {
+      if (this.drop(b.aor, b.key)) changes.push({ op: 'remove', aor: b.aor, key: b.key });
+    }
+    this.commit(changes);
+    return removed;
+  }
+
+  /** Deletes bindings expired at now, from memory at once and from disk in the next commit. */
+  sweep(now: number): Binding[] {
+    const removed: Binding[] = [];
+    for (const [aor, list] of this.byAor) {
+      let expired = false;
+      for (const b of list) {
+        if (b.expiresAt <= now) {
+          expired = true;
+          break;
+        }
+      }
+      if (!expired) continue;
+      const keep: Binding[] = [];
+      for (const b of list) {
+        if (b.expiresAt > now) keep.push(b);
+        else {
+          removed.push(b);
+          this.unindexFlow(b);
+        }
+      }
+      this.total -= list.length - keep.length;
+      if (keep.length) this.byAor.set(aor, keep);
+      else this.byAor.delete(aor);
+    }
+    // the same condition on disk; queued behind earlier writes, so disk follows memory
+    if (removed.length) this.commit([{ op: 'expire', now }]);
+    return removed;
+  }
+
+  /** Starts the periodic sweep on the clock. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.armSweep();
+  }
+
+  /** Stops the sweep and writes whatever is queued, now. */
+  stop(): void {
+    this.running = false;
+    this.clock.clearTimer(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.flush();
+  }
+
+  /** Writes every queued change in one transaction, then runs the waiting callbacks. */
+  flush(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
+    }
+    if (this.pending.length === 0 && this.waiters.length === 0) return;
+    const changes = this.pending;
+    const waiters = this.waiters;
+    this.pending = [];
+    this.waiters = [];
+    let err: Error | null = null;
+    if (changes.length) {
+      try {
+        this.writeBatch(changes);
+        this.commits++;
+      } catch (e) {
+        err = e instanceof Error ? e : new Error(String(e));
+        this.logger?.error({ err, changes: changes.length }, 'location service commit failed; affected AORs reloaded');
+        this.reload(changes);
+      }
+    }
+    this.onCommit?.({ changes: changes.length, waiters: waiters.length, ok: err === null });
+    for (const w of waiters) {
+      try {
+        w(err);
+      } catch (e) {
+        this.logger?.error({ err: e }, 'location service commit callback failed');
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private commit(changes: Change[], done?: CommitCallback): void {
+    for (const c of changes) this.pending.push(c);
+    if (done) this.waiters.push(done);
+    if (!this.scheduled && (this.pending.length || this.waiters.length)) {
+      this.scheduled = setImmediate(() => {
+        this.scheduled = null;
+        this.flush();
+      });
+    }
+  }
+
+  private armSweep(): void {
+    this.sweepTimer = this.clock.setTimer(this.sweepIntervalMs, () => {
+      if (!this.running) return;
+      const removed = this.sweep(this.clock.now());
+      if (removed.length) {
+        this.logger?.debug({ removed: removed.length }, 'expired bindings swept');
+        this.onExpired?.(removed);
+      }
+      this.armSweep();
+    });
+  }
+
+  /** Puts a binding in memory, replacing the one with the same (aor, key). */
+  private put(b: Binding): void {
+    let list = this.byAor.get(b.aor);
+    if (!list) {
+      list = [];
+      this.byAor.set(b.aor, list);
+    }
+    const i = list.findIndex((x) => x.key === b.key);
+    if (i === -1) {
+      list.push(b);
+      this.total++;
+    } else {
+      this.unindexFlow(list[i]!);
+      list[i] = b;
+    }
+    if (b.flowId !== null) {
+      let set = this.byFlow.get(b.flowId);
+      if (!set) {
+        set = new Set();
+        this.byFlow.set(b.flowId, set);
+      }
+      set.add(b);
+    }
+  }
+
+  private drop(aor: string, key: string): boolean {
+    const list = this.byAor.get(aor);
+    if (!list) return false;
+    const i = list.findIndex((x) => x.key === key);
+    if (i === -1) return false;
+    this.unindexFlow(list[i]!);
+    list.splice(i, 1);
+    this.total--;
+    if (list.length === 0) this.byAor.delete(aor);
+    return true;
+  }
+
+  private unindexFlow(b: Binding): void {
+    if (b.flowId === null) return;
+    const set = this.byFlow.get(b.flowId);
+    if (!set) return;
+    set.delete(b);
+    if (set.size === 0) this.byFlow.delete(b.flowId);
+  }
+
+  /** After a failed commit: memory of the touched AORs goes back to what is on disk. */
+  private reload(changes: Change[]): void {
+    const aors = new Set<string>();
+    let all = false;
+    for (const c of changes) {
+      if (c.op === 'upsert') aors.add(c.binding.aor);
+      else if (c.op === 'remove') aors.add(c.aor);
+      else all = true;
+    }
+    if (all) for (const aor of this.byAor.keys()) aors.add(aor);
+    for (const aor of aors) {
+      for (const b of [...this.get(aor)]) this.drop(aor, b.key);
+      try {
+        for (const r of this.selectAorStmt.all(aor)) this.put(toBinding(r));
+      } catch (e) {
+        this.logger?.error({ err: e, aor }, 'location service reload failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * The registrar: REGISTER processing of RFC 3261 §10.3, with Path (RFC 3327)
+ * and Outbound (RFC 5626 §6). GRUU (RFC 5627) is not supported.
+ *
+ * Every failure has one SB_ERR_REG_* code; its status and reason live in the
+ * error table of util/errors.ts (one place per fact), and `reject()` is the
+ * only place that turns a code into a response, a counter and a log line.
+ * The clock is read once per request; the 200 is sent only after the update
+ * is committed to SQLite (batched per event-loop turn, location-service.ts).
+ *
+ * Choices and departures, on purpose:
+ *  - realm (§22) = the To domain when we serve it, else the Request-URI domain.
+ *  - credentials that cannot be checked (malformed, another realm, a forged or
+ *    foreign nonce, a replayed nc) get a fresh 401 challenge; a wrong password,
+ *    an unknown or a disabled user get 403; a stale nonce gets 401 stale=true.
+ *  - a reg-id without +sip.instance, or without `Supported: outbound`, is
+ *    ignored (RFC 5626 §6); the contact is then a per-instance or plain binding.
+ *  - a Contact whose host ends in `.invalid` (WebRTC, RFC 7118 §5) is bound to
+ *    the flow it arrived on — unless the REGISTER carries a Path: then an edge
+ *    proxy owns the client's flow, the Path is the route, and tying the
+ *    binding to our connection to that proxy would drop it whenever that
+ *    shared connection is reopened.
+ *  - Path is echoed in the 200 whenever the REGISTER had one (RFC 3327 §5.3
+ *    lets a registrar store it even without `Supported: path`).
+ *  - an Outbound registration through an edge proxy (Path with `;ob`) is not
+ *    bound to one of our flows: the edge proxy keeps the flow.
+ */
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
+import { isSipUri, parseUri, unescapeUri, uriEquals, type Uri } from '../sip/uri.js';
+import type { RequestHandler, ServerTx } from '../core/sip-core.js';
+import type { LocalIdentity } from '../core/local-identity.js';
+import type { DigestAuthenticator, VerifyResult } from '../auth/digest-auth.js';
+import { parseDigestParams } from '../auth/digest-params.js';
+import { aorOf, bindingKey, isUriKey, remainingSeconds, type Binding } from './binding.js';
+import type { SqliteLocationStore } from './location-service.js';
+
+type Flow = ServerTx['flow'];
+
+/** The SB_ERR_REG_* codes (their status and reason are in ERROR_CODES). */
+export type RegistrarErrorCode = Extract<ErrorCode, `SB_ERR_REG_${string}`>;
+
+export type UnregistrationCause = 'request' | 'expired' | 'flow-closed';
+
+/** Counters the registrar feeds; server.ts binds them to Prometheus. */
+export interface RegistrarMetrics {
+  /** bindings created or refreshed by a successful REGISTER */
+  registered(count: number): void;
+  /** bindings removed, by cause */
+  unregistered(count: number, cause: UnregistrationCause): void;
+  /** a REGISTER answered with an error */
+  failed(code: RegistrarErrorCode, status: number): void;
+}
+
+export interface RegistrarOptions {
+  store: SqliteLocationStore;
+  identity: LocalIdentity;
+  /** null = --auth off: any To of a served domain may be registered */
+  auth: DigestAuthenticator | null;
+  clock: Clock;
+  logger: Logger;
+  metrics?: RegistrarMetrics;
+  /** seconds (defaults: 3600, 60, 7200) */
+  defaultExpires?: number;
+  minExpires?: number;
+  maxExpires?: number;
+  /** most bindings per AOR (default 10) */
+  maxContacts?: number;
+  /** most bindings in the whole location service (default 1 000 000) */
+  maxBindings?: number;
+  /** RFC 5626 Flow-Timer seconds sent to clients on our direct flows (default 120) */
+  flowTimer?: number;
+  /**
+   * RFC 3261 §10.3 step 1: a REGISTER for a domain we do not serve goes here
+   * instead of a 404 (the proxy may forward it).
+   */
+  onForeignDomain?(req: SipRequest, tx: ServerTx): void;
+}
+
+/** Option tags we support (RFC 3261 §10.3 step 2). `gruu` is not one of them. */
+const SUPPORTED = new Set(['path', 'outbound']);
+const SUPPORTED_HEADER = 'path, outbound';
+
+/** Extra headers of a rejection (Min-Expires, Unsupported, WWW-Authenticate…). */
+type Headers = Array<[string, string]>;
+
+/** A request that failed a step: its code and what the response must carry. */
+interface Failure {
+  code: RegistrarErrorCode;
+  headers?: Headers;
+  log?: Record<string, unknown>;
+}
+
+export class Registrar implements RequestHandler {
+  private readonly store: SqliteLocationStore;
+  private readonly identity: LocalIdentity;
+  private readonly auth: DigestAuthenticator | null;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly metrics: RegistrarMetrics | undefined;
+  private readonly defaultExpires: number;
+  private readonly minExpires: number;
+  private readonly maxExpires: number;
+  private readonly maxContacts: number;
+  private readonly maxBindings: number;
+  private readonly flowTimer: number;
+  private readonly onForeignDomain: RegistrarOptions['onForeignDomain'];
+
+  constructor(opts: RegistrarOptions) {
+    this.store = opts.store;
+    this.identity = opts.identity;
+    this.auth = opts.auth;
+    this.clock = opts.clock;
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
+    this.defaultExpires = opts.defaultExpires ?? 3600;
+    this.minExpires = opts.minExpires ?? 60;
+    this.maxExpires = opts.maxExpires ?? 7200;
+    this.maxContacts = opts.maxContacts ?? 10;
+    this.maxBindings = opts.maxBindings ?? 1_000_000;
+    this.flowTimer = opts.flowTimer ?? 120;
+    this.onForeignDomain = opts.onForeignDomain;
+    if (!(this.minExpires >= 1 && this.minExpires <= this.defaultExpires && this.defaultExpires <= this.maxExpires)) {
+      throw new RangeError('registrar expiry limits must satisfy 1 <= minExpires <= defaultExpires <= maxExpires');
+    }
+    if (!(this.maxContacts >= 1)) throw new RangeError('maxContacts must be at least 1');
+  }
+
+  onRequest(req: SipRequest, tx: ServerTx): void {
+    const now = this.clock.now();
+    const failure = this.register(req, tx, now);
+    if (failure) this.reject(req, tx, failure);
+  }
+
+  /** RFC 5626 §5.3: a flow that closed takes the bindings bound to it. */
+  onFlowClosed(flow: Flow): void {
+    const removed = this.store.removeFlow(flow.id);
+    if (removed.length === 0) return;
+    this.metrics?.unregistered(removed.length, 'flow-closed');
+    this.logger.info(
+      { flow: flow.id, transport: flow.protocol, removed: removed.length, aors: [...new Set(removed.map((b) => b.aor))] },
+      'flow closed; its bindings removed',
+    );
+  }
+
+  /** Runs the §10.3 steps; answers (now or after the commit) and returns undefined, or returns the failure. */
+  private register(req: SipRequest, tx: ServerTx, now: number): Failure | undefined {
+    if (req.method !== 'REGISTER') return { code: 'SB_ERR_REG_METHOD', headers: [['Allow', 'REGISTER']] };
+
+    // RFC 3261 §10.3 step 1: the Request-URI must name a domain whose bindings we hold.
+    const ruri = req.requestUri();
+    if (!ruri || !isSipUri(ruri) || !this.identity.isServedDomain(ruri.host)) {
+      if (this.onForeignDomain) {
+        this.onForeignDomain(req, tx);
+        return undefined;
+      }
+      return { code: 'SB_ERR_REG_NOT_OUR_DOMAIN', log: { ruri: req.uri } };
+    }
+
+    // RFC 3261 §10.3 step 2: every extension in Require must be one we support (§8.2.2).
+    const unsupported = req.tokens('require').filter((t) => !SUPPORTED.has(t.toLowerCase()));
+    if (unsupported.length) {
+      return { code: 'SB_ERR_REG_BAD_EXTENSION', headers: [['Unsupported', unsupported.join(', ')]] };
+    }
+
+    const to = req.to();
+    const toUri = to ? parseUri(to.uri) : null;
+    const toSip = toUri && isSipUri(toUri) ? toUri : null;
+    const toServed = toSip !== null && this.identity.isServedDomain(toSip.host);
+
+    // RFC 3261 §10.3 step 3: authenticate the UAC (§22), realm = the To domain.
+    let username: string | null = null;
+    let realm = '';
+    if (this.auth) {
+      realm = (toServed ? toSip.host : ruri.host).toLowerCase();
+      const r = this.authenticate(req, tx, realm, this.auth);
+      if (!r.ok) return r.failure;
+      username = r.username;
+    }
+
+    // RFC 3261 §10.3 step 4: the authenticated user may modify only its own AOR
+    // (third-party registration is not permitted). With auth off, any To is accepted.
+    if (username !== null) {
+      const own = toSip !== null && unescapeUri(toSip.user ?? '') === username && toSip.host.toLowerCase() === realm;
+      if (!own) return { code: 'SB_ERR_REG_THIRD_PARTY', log: { username, to: to?.uri } };
+    }
+
+    // RFC 3261 §10.3 step 5: the AOR is the To URI, a sip/sips URI of a served domain.
+    if (!to || !toUri) return { code: 'SB_ERR_REG_BAD_TO' };
+    if (!toSip || !toServed) return { code: 'SB_ERR_REG_UNKNOWN_AOR', log: { to: to.uri } };
+    const aor = aorOf(toSip)!;
+
+    // Steps 6 and 7 read Contact, Expires and Path: malformed ones are a 400 naming the header.
+    const contacts = req.contacts();
+    if (contacts === null) {
+      const star = req.getAll('contact').includes('*');
+      return { code: star ? 'SB_ERR_REG_BAD_WILDCARD' : 'SB_ERR_REG_BAD_CONTACT' };
+    }
+    const expiresHeader = req.expires();
+    if (expiresHeader === null) return { code: 'SB_ERR_REG_BAD_EXPIRES' };
+    const paths = req.paths();
+    if (paths === null) return { code: 'SB_ERR_REG_BAD_PATH' };
+    const callId = req.callId() ?? '';
+    const cseq = req.cseq()?.seq ?? 0;
+
+    // A REGISTER without Contact is a query (§10.2.3): the current bindings.
+    if (contacts === undefined) {
+      tx.respond(this.ok(req, aor, now, []));
+      return undefined;
+    }
+
+    const existing = this.store.get(aor);
+    const live = existing.filter((b) => b.expiresAt > now);
+    const expired = existing.filter((b) => b.expiresAt <= now);
+
+    // RFC 3261 §10.3 step 6: '*' only alone (the parser saw to that) and only
+    // with Expires: 0; it removes every binding, subject to the step 7 CSeq rule.
+    if (contacts.star) {
+      if (expiresHeader !== 0) return { code: 'SB_ERR_REG_BAD_WILDCARD', log: { expires: expiresHeader } };
+      for (const b of live) {
+        if (b.callId === callId && cseq <= b.cseq) return cseqFailure(b, cseq);
+      }
+      this.commit(req, tx, aor, now, { upserts: [], removed: live, expired, outbound: false, direct: false, path: [] });
+      return undefined;
+    }
+
+    // RFC 5626 §6: are we the first hop (one Via), or is the first hop an
+    // edge proxy that supports Outbound (first Path URI has ;ob)?
+    const vias = req.vias();
+    const direct = vias !== null && vias.length === 1;
+    const firstPath = paths.length ? parseUri(paths[0]!.uri) : null;
+    const pathOb = firstPath !== null && isSipUri(firstPath) && firstPath.params.has('ob');
+    const outboundSupported = req.tokens('supported').some((t) => t.toLowerCase() === 'outbound');
+    const pathValues = req.getAll('path');
+
+    // RFC 3261 §10.3 step 7: each contact, atomically — any failure stores nothing.
+    const upserts = new Map<string, Binding>();
+    const removed = new Map<string, Binding>();
+    let outbound = false;
+    for (const c of contacts.contacts) {
+      const uri = parseUri(c.uri);
+      if (!uri) return { code: 'SB_ERR_REG_BAD_CONTACT', log: { contact: c.uri } };
+
+      // §10.3 step 7: expires param, else the Expires header, else our default.
+      let expires = c.expires ?? expiresHeader ?? this.defaultExpires;
+      if (expires > 0 && expires < this.minExpires) {
+        return { code: 'SB_ERR_REG_INTERVAL_TOO_BRIEF', headers: [['Min-Expires', String(this.minExpires)]], log: { expires } };
+      }
+      if (expires > this.maxExpires) expires = this.maxExpires;
+
+      // RFC 5626 §6: +sip.instance with reg-id and Supported: outbound → a
+      // flow-bound binding keyed by (aor, instance, reg-id) — or 439 when
+      // the first hop cannot keep the flow.
+      const instance = c.instance ?? null;
+      let regId: number | null = null;
+      let flowId: string | null = null;
+      if (instance !== null && c.regId !== undefined && outboundSupported) {
+        if (!direct && !pathOb) return { code: 'SB_ERR_REG_FIRST_HOP_LACKS_OUTBOUND', log: { vias: vias?.length } };
+        outbound = true;
+        regId = c.regId;
+        if (direct) flowId = tx.flow.id;
+      }
+      // RFC 7118 §5: a WebRTC client's .invalid contact is only reachable on its flow.
+      if (flowId === null && isSipUri(uri) && isInvalidHost(uri.host) && pathValues.length === 0) flowId = tx.flow.id;
+
+      const key = bindingKey(c.uri, instance, regId);
+      // §10.3 step 7: the binding this contact updates (URIs compare by §19.1.4).
+      const old = isUriKey(key) ? live.find((b) => isUriKey(b.key) && sameContact(b, c.uri, uri)) : live.find((b) => b.key === key);
+      // §10.3 step 7: same Call-ID needs a higher CSeq; a different Call-ID replaces.
+      if (old && old.callId === callId && cseq <= old.cseq) return cseqFailure(old, cseq);
+
+      upserts.delete(key);
+      if (old && old.key !== key) removed.set(old.key, old);
+      if (expires === 0) {
+        if (old) removed.set(old.key, old);
+        continue;
+      }
+      if (old && old.key === key) removed.delete(key);
+      upserts.set(key, {
+        aor,
+        key,
+        contact: c.uri,
+        contactHeader: contactHeaderOf(c),
+        q: c.q ?? null,
+        expiresAt: now + expires * 1000,
+        callId,
+        cseq,
+        userAgent: req.get('user-agent') ?? null,
+        received: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
+        transport: tx.flow.protocol,
+        flowId,
+        instanceId: instance,
+        regId,
+        path: pathValues,
+        updatedAt: now,
+      });
+    }
+
+    // Local policy: at most maxContacts bindings per AOR, maxBindings in all.
+    const after = new Set(live.map((b) => b.key));
+    for (const k of removed.keys()) after.delete(k);
+    for (const k of upserts.keys()) after.add(k);
+    if (after.size > this.maxContacts) {
+      return { code: 'SB_ERR_REG_TOO_MANY_CONTACTS', log: { bindings: after.size, max: this.maxContacts } };
+    }
+    const growth = after.size - live.length;
+    if (growth > 0 && this.store.count() - expired.length + growth > this.maxBindings) {
+      return { code: 'SB_ERR_REG_LOCATION_FULL', log: { bindings: this.store.count(), max: this.maxBindings } };
+    }
+
+    this.commit(req, tx, aor, now, {
+      upserts: [...upserts.values()],
+      removed: [...removed.values()],
+      expired,
+      outbound,
+      direct,
+      path: pathValues,
+    });
+    return undefined;
+  }
+
+  /** Applies the update, then (after the store commit) sends the 200 of §10.3 step 8. */
+  private commit(
+    req: SipRequest,
+    tx: ServerTx,
+    aor: string,
+    now: number,
+    u: { upserts: Binding[]; removed: Binding[]; expired: Binding[]; outbound: boolean; direct: boolean; path: string[] },
+  ): void {
+    const before = new Set(this.store.lookup(aor, now).map((b) => b.key));
+    // an expired binding that a contact registers again is replaced, not counted as removed
+    const expired = u.expired.filter((b) => !u.upserts.some((x) => x.key === b.key));
+    let res: SipResponse | undefined;
+    this.store.apply(aor, u.upserts, [...expired, ...u.removed], (err) => {
+      if (err || !res) {
+        this.reject(req, tx, { code: 'SB_ERR_REG_STORE_FAILED', log: { err: err?.message, aor } });
+        return;
+      }
+      tx.respond(res);
+      const added = u.upserts.filter((b) => !before.has(b.key)).length;
+      const refreshed = u.upserts.length - added;
+      if (u.upserts.length) this.metrics?.registered(u.upserts.length);
+      if (u.removed.length) this.metrics?.unregistered(u.removed.length, 'request');
+      if (expired.length) this.metrics?.unregistered(expired.length, 'expired');
+      const fields = {
+        aor,
+        added,
+        refreshed,
+        removed: u.removed.length,
+        contacts: u.upserts.map((b) => b.contact),
+        source: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
+        transport: tx.flow.protocol,
+        outbound: u.outbound || undefined,
+      };
+      if (added || u.removed.length) this.logger.info(fields, 'registration updated');
+      else this.logger.debug(fields, 'registration refreshed');
+    });
+    // RFC 5626 §6: the 200 of an Outbound registration requires outbound; on
+    // our own flows it tells the client how often to send keepalives.
+    const headers: Headers = [];
+    if (u.outbound) {
+      headers.push(['Require', 'outbound']);
+      if (u.direct) headers.push(['Flow-Timer', String(this.flowTimer)]);
+    }
+    // RFC 3327 §5.3: the stored Path is echoed, in order.
+    for (const p of u.path) headers.push(['Path', p]);
+    // RFC 3261 §10.3 step 8: the 200 lists every current binding. It is built
+    // now (this request's result) and sent from the commit callback above,
+    // which the store never runs synchronously.
+    res = this.ok(req, aor, now, headers);
+  }
+
+  /** The 200 OK: current bindings with their remaining time (§10.3 step 8), Supported, Date. */
+  private ok(req: SipRequest, aor: string, now: number, extra: Headers): SipResponse {
+    const headers: Headers = [];
+    for (const b of this.store.lookup(aor, now)) headers.push(['Contact', `${b.contactHeader};expires=${remainingSeconds(b, now)}`]);
+    for (const h of extra) headers.push(h);
+    headers.push(['Supported', SUPPORTED_HEADER]);
+    // §10.3 step 8 / §20.17: a Date header helps clients without a clock.
+    headers.push(['Date', new Date(now).toUTCString()]);
+    return createResponse(req, 200, { headers });
+  }
+
+  /** RFC 3261 §22: verifies the credentials; on failure, what to answer. */
+  private authenticate(
+    req: SipRequest,
+    tx: ServerTx,
+    realm: string,
+    auth: DigestAuthenticator,
+  ): { ok: true; username: string } | { ok: false; failure: Failure } {
+    const source = tx.flow.remoteAddress;
+    const r = auth.verify({ method: req.method, authorization: credentialsFor(req, realm), realm, source, body: req.body });
+    if (r.ok) return { ok: true, username: r.username };
+    const code = authFailureCode(r);
+    const headers: Headers = [];
+    if (ERROR_CODES[code].status === 401) {
+      const ch = auth.challenge(realm, { stale: code === 'SB_ERR_REG_AUTH_STALE' });
+      for (const v of ch.values) headers.push([ch.header, v]);
+    }
+    const log = { username: r.username, source, realm, reason: r.reason, detail: r.detail };
+    if (code !== 'SB_ERR_REG_AUTH_REQUIRED' && code !== 'SB_ERR_REG_AUTH_STALE') {
+      this.logger.warn({ code, ...log, callId: req.callId() }, 'REGISTER authentication failed');
+    }
+    return { ok: false, failure: { code, headers, log } };
+  }
+
+  /** Answers with the code's status and reason (ERROR_CODES), counts and logs it. */
+  private reject(req: SipRequest, tx: ServerTx, f: Failure): void {
+    const { status, reason } = ERROR_CODES[f.code];
+    tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
+    this.metrics?.failed(f.code, status);
+    const fields = {
+      code: f.code,
+      status,
+      to: req.get('to'),
+      callId: req.callId(),
+      source: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
+      ...f.log,
+    };
+    // a challenge is the normal first answer; auth failures were logged at warn already
+    if (status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_')) this.logger.debug(fields, 'REGISTER rejected');
+    else if (status >= 500) this.logger.error(fields, 'REGISTER failed');
+    else this.logger.info(fields, 'REGISTER rejected');
+  }
+}
+
+function cseqFailure(b: Binding, cseq: number): Failure {
+  return { code: 'SB_ERR_REG_CSEQ_OUT_OF_ORDER', log: { contact: b.contact, stored: b.cseq, cseq } };
+}
+
+/** Maps a verification failure to its code (see the file note). */
+function authFailureCode(r: Extract<VerifyResult, { ok: false }>): RegistrarErrorCode {
+  switch (r.reason) {
+    case 'missing':
+      return 'SB_ERR_REG_AUTH_REQUIRED';
+    case 'stale':
+      return 'SB_ERR_REG_AUTH_STALE';
+    case 'rate-limited':
+      return 'SB_ERR_REG_AUTH_RATE_LIMITED';
+    case 'malformed':
+    case 'wrong-realm':
+    case 'replay':
+      return 'SB_ERR_REG_AUTH_INVALID';
+    case 'bad-response':
+      // with a detail the response was never checked (forged/foreign nonce or opaque)
+      return r.detail !== undefined ? 'SB_ERR_REG_AUTH_INVALID' : 'SB_ERR_REG_AUTH_FAILED';
+    case 'unknown-user':
+    case 'disabled':
+      return 'SB_ERR_REG_AUTH_FAILED';
+  }
+}
+
+/** The Authorization value for our realm (a REGISTER may carry several, §22.4), else the first. */
+function credentialsFor(req: SipRequest, realm: string): string | undefined {
+  let first: string | undefined;
+  for (const h of req.headers) {
+    if (h.name !== 'authorization') continue;
+    first ??= h.value;
+    if (parseDigestParams(h.value)?.get('realm') === realm) return h.value;
+  }
+  return first;
+}
+
+/** The Contact value echoed in 200s: the name-addr with every param but expires. */
+function contactHeaderOf(c: ContactValue): string {
+  const params = new Map(c.params);
+  params.delete('expires');
+  return formatNameAddr(
+    c.displayName !== undefined ? { displayName: c.displayName, uri: c.uri, params, angle: true } : { uri: c.uri, params, angle: true },
+  );
+}
+
+function sameContact(b: Binding, text: string, uri: Uri): boolean {
+  if (b.contact === text) return true;
+  const u = parseUri(b.contact);
+  return u !== null && uriEquals(u, uri);
+}
+
+function isInvalidHost(host: string): boolean {
+  return host.toLowerCase().endsWith('.invalid');
+}
+
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
