@@ -117,7 +117,13 @@ export class SipCore implements TransportSink {
       return;
     }
     if (!r.ok) {
-      this.rejectUnparseable(r.error, r.message, flow, data);
+      const answered = this.rejectUnparseable(r.error, r.message, flow, data);
+      // on a byte stream, bytes we can neither parse nor answer mean the framing is no longer to be
+      // trusted: close that connection only (a WebSocket message or a datagram delimits itself: dropping it is enough)
+      if (!answered && (flow.protocol === 'TCP' || flow.protocol === 'TLS') && flow.close) {
+        this.logger.info({ flow: flow.id, code: r.error.code }, 'closing connection after unanswerable input');
+        flow.close();
+      }
       return;
     }
     const msg = r.message;
@@ -162,7 +168,7 @@ export class SipCore implements TransportSink {
   }
 
   /** A 400-class answer for a request that can be answered; anything else is dropped and counted. */
-  private rejectUnparseable(err: SbError, msg: AnyMessage | undefined, flow: Flow, data?: Buffer): void {
+  private rejectUnparseable(err: SbError, msg: AnyMessage | undefined, flow: Flow, data?: Buffer): boolean {
     const answerable =
       msg instanceof SipRequest &&
       msg.method !== 'ACK' &&
@@ -173,7 +179,7 @@ export class SipCore implements TransportSink {
       msg.has('cseq');
     if (!answerable) {
       this.countDrop(err, flow, msg ? (msg.isRequest ? 'request' : 'response') : 'unknown', data);
-      return;
+      return false;
     }
     this.metrics.parseErrors.labels(err.code, 'answered').inc();
     this.logger.info({ code: err.code, reason: err.message, remote: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.protocol }, 'bad request answered');
@@ -181,6 +187,7 @@ export class SipCore implements TransportSink {
     // the Via may be what is broken: answer to the source of the request
     this.sendBytes(serialize(res), flow);
     this.metrics.responsesSent.labels(String(err.status)).inc();
+    return true;
   }
 
   private countDrop(err: SbError, flow: Flow, kind: string, data?: Buffer): void {

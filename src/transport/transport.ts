@@ -43,6 +43,11 @@ export interface Flow {
   /** Queues bytes for sending; false when the flow is closed or over its buffer limit. */
   send(data: Buffer): boolean;
   /**
+   * Closes the connection (after input that cannot be framed or answered).
+   * TCP and TLS connections have it; UDP flows do not.
+   */
+  close?(): void;
+  /**
    * For a connectionless flow: the flow from the same local socket to another
    * address (RFC 3261 §18.2.2 sends a UDP response to the Via's port).
    */

@@ -22,7 +22,7 @@ export async function udpPeer(host = '127.0.0.1'): Promise<UdpPeer> {
     else queue.push(m);
   });
   await new Promise<void>((r) => sock.bind(0, host, () => r()));
-  return {
+  const peer: UdpPeer = {
     port: sock.address().port,
     send(msg, port, to = host) {
       sock.send(typeof msg === 'string' ? Buffer.from(msg, 'latin1') : msg, port, to);
@@ -45,7 +45,7 @@ export async function udpPeer(host = '127.0.0.1'): Promise<UdpPeer> {
     },
     async silent(ms) {
       try {
-        await this.next(ms);
+        await peer.next(ms);
         return false;
       } catch {
         return true;
@@ -55,6 +55,7 @@ export async function udpPeer(host = '127.0.0.1'): Promise<UdpPeer> {
       sock.close();
     },
   };
+  return peer;
 }
 
 export interface TcpPeer {
