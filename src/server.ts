@@ -14,6 +14,7 @@ import { UdpTransport } from './transport/udp.js';
 import { StreamTransport } from './transport/stream.js';
 import { WsTransport } from './transport/ws.js';
 import type { Transport } from './transport/transport.js';
+import { TransactionLayer } from './transaction/transaction-layer.js';
 import { openDatabase, schemaVersion, type Database } from './store/database.js';
 import { UserStore } from './store/user-store.js';
 import { getOrCreateSecret } from './store/settings.js';
@@ -39,6 +40,7 @@ export class Server {
   readonly core: SipCore;
   readonly identity: LocalIdentity;
   readonly transports: Transport[] = [];
+  readonly transactions: TransactionLayer;
   /** opened in start(): users, bindings and the nonce secret live here */
   db: Database | null = null;
   locations: SqliteLocationStore | null = null;
@@ -57,6 +59,7 @@ export class Server {
       clock: this.clock,
       limits: { maxMessageSize: config.maxMessageSize },
     });
+    this.transactions = this.buildTransactionLayer();
     const notImplemented = new NotImplementedHandler();
     this.core.route(
       'OPTIONS',
@@ -72,6 +75,30 @@ export class Server {
     );
     this.core.fallback(notImplemented);
     this.buildTransports();
+  }
+
+  /** RFC 3261 §17: every valid message passes through the transaction layer on its way to a handler. */
+  private buildTransactionLayer(): TransactionLayer {
+    const core = this.core;
+    const c = this.config;
+    const log = this.logger.child({ component: 'transaction' });
+    const layer = new TransactionLayer({
+      clock: this.clock,
+      t1: c.t1,
+      t2: c.t2,
+      t4: c.t4,
+      sendResponse: (res, bytes, flow) => core.sendResponse(res, flow, bytes),
+      sendRequest: (_req, bytes, dest, tx) => core.sendRequestBytes(bytes, dest, () => tx.reportTransportError()),
+      user: {
+        onRequest: (req, tx) => core.dispatchRequest(req, tx),
+        onAck: (ack) => log.debug({ callId: ack.callId() }, 'ACK without a transaction ignored'),
+        onStrayResponse: (res, flow) => log.debug({ status: res.status, flow: flow.id }, 'stray response dropped'),
+      },
+      logger: log,
+    });
+    core.useDispatcher(layer);
+    this.metrics.transactionCount = () => layer.size;
+    return layer;
   }
 
   private buildTransports(): void {

@@ -18,7 +18,7 @@ import { validateRequest, validateResponse } from '../sip/validate.js';
 import { createResponse, type ResponseOptions } from '../sip/response.js';
 import { serialize } from '../sip/serializer.js';
 import { formatVia } from '../sip/header-values.js';
-import type { Flow, TransportSink, TransportProtocol, Transport } from '../transport/transport.js';
+import type { Flow, Target, TransportSink, TransportProtocol, Transport } from '../transport/transport.js';
 
 /** The side of a server transaction a request handler answers through. */
 export interface ServerTx {
@@ -236,6 +236,32 @@ export class SipCore implements TransportSink {
     if (typeof via.rport === 'number') return this.sendBytes(bytes, flow.to(via.received ?? flow.remoteAddress, via.rport));
     const address = via.received ?? stripBrackets(via.host);
     return this.sendBytes(bytes, flow.to(address, via.port ?? 5060));
+  }
+
+  /**
+   * Sends request bytes on a flow, or towards a target over the transport of
+   * its protocol (reusing an open connection, §18.1.1). A failure found
+   * after returning (a connection refused) is reported through onError.
+   */
+  sendRequestBytes(bytes: Buffer, dest: { flow?: Flow; target?: Target }, onError: (err: Error) => void): boolean {
+    if (dest.flow) {
+      if (dest.flow.closed) return false;
+      return this.sendBytes(bytes, dest.flow);
+    }
+    const target = dest.target;
+    if (!target) return false;
+    const t = this.transports.get(target.protocol);
+    if (!t) return false;
+    t.connect(target).then(
+      (flow) => {
+        if (!this.sendBytes(bytes, flow)) onError(new Error('send failed'));
+      },
+      (err: Error) => {
+        this.metrics.sendErrors.labels(target.protocol).inc();
+        onError(err);
+      },
+    );
+    return true;
   }
 
   /** Builds and sends a response statelessly (§8.2.6 + §18.2.2). */

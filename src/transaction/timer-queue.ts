@@ -46,6 +46,9 @@ class FifoQueue {
   private entries: Array<TimerEntry | undefined> = [];
   private head = 0;
   private dead = 0;
+  private live = 0;
+  /** true while fire() runs: entries added meanwhile are armed for when fire() ends */
+  private firing = false;
   private armed: TimerHandle | undefined;
   private readonly fireBound: () => void;
 
@@ -64,14 +67,29 @@ class FifoQueue {
   push(target: TimerTarget, name: TimerName): TimerEntry {
     const e = new TimerEntry(this.clock.now() + this.ms, target, name, this);
     this.entries.push(e);
-    if (this.armed === undefined) this.arm(this.ms);
+    this.live++;
+    if (this.armed === undefined && !this.firing) this.arm(this.ms);
     return e;
   }
 
   cancelled(): void {
+    this.live--;
+    if (this.live === 0) {
+      // nothing left to fire: drop the dead entries and the clock timer now
+      this.reset();
+      this.clock.clearTimer(this.armed);
+      this.armed = undefined;
+      return;
+    }
     this.dead++;
     const len = this.entries.length - this.head;
     if (this.dead > SWEEP_MIN && this.dead * 2 > len) this.sweep();
+  }
+
+  private reset(): void {
+    this.entries = [];
+    this.head = 0;
+    this.dead = 0;
   }
 
   private sweep(): void {
@@ -91,27 +109,28 @@ class FifoQueue {
 
   private fire(): void {
     this.armed = undefined;
+    this.firing = true;
     const now = this.clock.now();
-    const entries = this.entries;
     try {
-      while (this.head < entries.length) {
-        const e = entries[this.head]!;
+      // this.entries is read on every turn: a handler may cancel or add entries of this queue
+      while (this.head < this.entries.length) {
+        const e = this.entries[this.head]!;
         if (e.due > now) break;
-        entries[this.head++] = undefined;
+        this.entries[this.head++] = undefined;
         const target = e.target;
         if (target === null) {
           this.dead--;
           continue;
         }
         e.target = null;
+        this.live--;
         this.owner.live--;
         target.onTimer(e.name);
       }
     } finally {
-      if (this.head >= this.entries.length) {
-        this.entries = [];
-        this.head = 0;
-        this.dead = 0;
+      this.firing = false;
+      if (this.live === 0) {
+        this.reset();
       } else {
         if (this.head > 1024 && this.head * 2 > this.entries.length) {
           this.entries = this.entries.slice(this.head);

@@ -11,6 +11,10 @@ import { serialize } from '../sip/serializer.js';
 import type { Flow, Target } from '../transport/transport.js';
 import type { TimerEntry, TimerName, TimerQueues, TimerTarget } from './timer-queue.js';
 import type { TimerValues } from './timers.js';
+import type { IctState } from './ict.js';
+import type { IstState } from './ist.js';
+import type { NictState } from './nict.js';
+import type { NistState } from './nist.js';
 
 // ---------------------------------------------------------------- state tables
 
@@ -41,10 +45,11 @@ export interface ServerTransaction {
   readonly request: SipRequest;
   /** the flow that request arrived on; the response sender decides where responses go (§18.2.2) */
   readonly flow: Flow;
-  readonly state: string;
+  /** Figure 7 (RFC 6026) for an INVITE, Figure 8 otherwise */
+  readonly state: IstState | NistState;
   /** the last response sent (provisional or final) */
   readonly lastResponse: SipResponse | undefined;
-  /** the transaction key (§17.2.3) */
+  /** the table key: the branch of the top Via, or for an RFC 2543 request the key built from its fields (§17.2.3) */
   readonly key: string;
   /**
    * Passes a response from the TU to the transaction. It is serialized once
@@ -63,8 +68,9 @@ export interface ClientTransaction {
   readonly kind: 'ict' | 'nict';
   readonly request: SipRequest;
   readonly destination: ClientDestination;
-  readonly state: string;
-  /** the transaction key (§17.1.3) */
+  /** Figure 5 (RFC 6026) for an INVITE, Figure 6 otherwise */
+  readonly state: IctState | NictState;
+  /** the table key: the branch (§17.1.3; the CSeq method tells an INVITE from its CANCEL) */
   readonly key: string;
   /** set when the transaction ended by Timer B/F ('timeout') or a transport error, before the synthesized 408/503 is passed up */
   readonly failure: ClientFailure | undefined;
@@ -171,6 +177,8 @@ export interface TransactionStats {
   responsesDiscarded: number;
   /** non-INVITE server transactions the TU never answered, dropped after 64·T1 */
   abandoned: number;
+  /** new requests dropped because too many live transactions already had their branch */
+  branchReuseDropped: number;
 }
 
 export function emptyStats(): TransactionStats {
@@ -188,6 +196,7 @@ export function emptyStats(): TransactionStats {
     strayAcks: 0,
     responsesDiscarded: 0,
     abandoned: 0,
+    branchReuseDropped: 0,
   };
 }
 
@@ -213,7 +222,7 @@ export interface TransactionHost {
  */
 export abstract class Transaction implements TimerTarget {
   abstract readonly kind: 'ict' | 'nict' | 'ist' | 'nist';
-  abstract readonly state: string;
+  abstract state: string;
   /** the A/E/G retransmission timer, or the 100 Trying timer */
   protected retransmitTimer: TimerEntry | null = null;
   /** B/D/F/H/I/J/K/L/M, the abandon guard, or the deferred transport error */
@@ -252,6 +261,12 @@ export abstract class Transaction implements TimerTarget {
     this.stateTimer = this.host.timers.cancel(this.stateTimer);
   }
 
+  /** Shutdown: stops the timers and marks the transaction terminated, telling no one. */
+  dispose(): void {
+    this.cancelTimers();
+    this.state = 'terminated';
+  }
+
   /** Feeds the machine its 'transport error' event. */
   protected abstract transportError(): void;
 
@@ -278,11 +293,19 @@ export abstract class Transaction implements TimerTarget {
 
 export abstract class ServerTransactionBase extends Transaction implements ServerTransaction {
   abstract override readonly kind: 'ist' | 'nist';
+  abstract override state: IstState | NistState;
   lastResponse: SipResponse | undefined = undefined;
   /** the last response as sent, kept for retransmission */
   protected lastBytes: Buffer | undefined = undefined;
-  /** §8.2.2.2 merge index key, when this transaction is in that index */
-  mergeKey: string | undefined = undefined;
+  /** the next server transaction filed under the same table key (INVITE and CANCEL share a branch) */
+  chainNext: ServerTransactionBase | undefined = undefined;
+  /** sent-by of the top Via of the request (§17.2.3), compared as written */
+  viaHost = '';
+  viaPort: number | undefined = undefined;
+  /** §8.2.2.2 merge index: the Call-ID this transaction is filed under, when it is */
+  mergeCallId: string | undefined = undefined;
+  /** the next transaction filed under the same Call-ID */
+  mergeNext: ServerTransactionBase | undefined = undefined;
 
   constructor(
     host: TransactionHost,
@@ -334,7 +357,10 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
 
 export abstract class ClientTransactionBase extends Transaction implements ClientTransaction {
   abstract override readonly kind: 'ict' | 'nict';
+  abstract override state: IctState | NictState;
   failure: ClientFailure | undefined = undefined;
+  /** the next client transaction with the same branch (a CANCEL shares its INVITE's) */
+  chainNext: ClientTransactionBase | undefined = undefined;
   /** a final response was passed to the TU: later failures are not reported as 408/503 */
   protected finalPassed = false;
 

@@ -92,6 +92,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** set by the composition root: how many transactions are live right now */
+  transactionCount: () => number = () => 0;
+
+  readonly transactions = new Gauge({
+    name: 'switchboard_transactions',
+    help: 'Live client and server transactions',
+    registers: [this.registry],
+    collect: () => {
+      this.transactions.set(this.transactionCount());
+    },
+  });
+
   /** set by the composition root: how many bindings are live right now */
   bindingCount: () => number = () => 0;
 
