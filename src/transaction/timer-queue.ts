@@ -5,10 +5,10 @@
  * Every transaction timer has one of a handful of durations (T1·2^n, T2, T4,
  * 64·T1, 32 s, 200 ms, 0), so timers are kept in one FIFO queue per
  * duration: entries of one queue fall due in the order they were added, and
- * each queue holds at most one clock timer, armed for its head (Kamailio tm
- * keeps one list per timer type for the same reason). Scheduling is an
- * array push; cancelling marks the entry dead (it is dropped when it reaches
- * the head, or when dead entries outnumber live ones).
+ * each queue holds at most one clock timer, armed for its head. Scheduling
+ * is an array push; cancelling marks the entry dead (it is dropped when it
+ * reaches the head, when dead entries outnumber live ones, or at once with
+ * its clock timer when no live entry is left in the queue).
  *
  * Every handler checks the transaction's state again before acting
  * (Kamailio `timer.h`); a cancelled entry never calls its target.
@@ -23,7 +23,9 @@ export type TimerName =
   /** not an RFC timer: a non-INVITE server transaction the TU never answers is dropped after 64·T1 */
   | 'Abandon'
   /** not an RFC timer: a transport error on the first send is delivered on the next turn (0 ms) */
-  | 'TransportError';
+  | 'TransportError'
+  /** §16.8: a proxy's Timer C on an INVITE client transaction (the proxy's TU owns it; also its CANCEL guard) */
+  | 'C';
 
 export interface TimerTarget {
   onTimer(name: TimerName): void;
