@@ -80,26 +80,60 @@ export function normalizeHeaderName(raw: string): string {
   return n;
 }
 
+/** Long names of the headers on nearly every message, grouped by length, for the parser's fast path. */
+const COMMON_BY_LENGTH: string[][] = [];
+for (const n of [
+  'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'max-forwards', 'content-length', 'content-type', 'route', 'record-route',
+  'path', 'expires', 'min-expires', 'supported', 'require', 'proxy-require', 'allow', 'allow-events', 'event', 'accept',
+  'user-agent', 'server', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'session-expires',
+  'subscription-state', 'timestamp', 'date', 'subject', 'p-asserted-identity', 'privacy', 'reason',
+]) (COMMON_BY_LENGTH[n.length] ??= []).push(n);
+
+/**
+ * The lowercase long name when s[start, end) is one of the common header
+ * names written in any letter case, else undefined (then the caller slices the
+ * name and uses isToken + normalizeHeaderName). Saves a slice and a hash per header.
+ */
+export function commonHeaderName(s: string, start: number, end: number): string | undefined {
+  const candidates = COMMON_BY_LENGTH[end - start];
+  if (candidates === undefined) return undefined;
+  next: for (let j = 0; j < candidates.length; j++) {
+    const c = candidates[j]!;
+    for (let k = 0; k < c.length; k++) {
+      const got = s.charCodeAt(start + k);
+      const want = c.charCodeAt(k);
+      // letters match in either case; every other character exactly
+      if (got !== want && !(want >= 0x61 && want <= 0x7a && got === want - 0x20)) continue next;
+    }
+    return c;
+  }
+  return undefined;
+}
+
+const canonicalCache = new Map<string, string>();
+
 /** The spelling we use when writing a header we created: "call-id" → "Call-ID", "max-forwards" → "Max-Forwards". */
 export function canonicalHeaderName(name: string): string {
+  let c = canonicalCache.get(name);
+  if (c !== undefined) return c;
   const lower = name.toLowerCase();
-  if (Object.hasOwn(CANONICAL, lower)) return CANONICAL[lower]!;
-  return lower.replace(/(^|-)([a-z])/g, (_m, p: string, c: string) => p + c.toUpperCase());
+  if (Object.hasOwn(CANONICAL, lower)) c = CANONICAL[lower]!;
+  else c = lower.replace(/(^|-)([a-z])/g, (_m, p: string, ch: string) => p + ch.toUpperCase());
+  if (canonicalCache.size < 1024) canonicalCache.set(name, c);
+  return c;
 }
 
 export function isListHeader(name: string): boolean {
   return LIST_HEADERS.has(name);
 }
 
+/** RFC 3261 §25.1 token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"), as a lookup table. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~") TOKEN_CHARS[ch.charCodeAt(0)] = 1;
+
 /** RFC 3261 §25.1 token characters. */
 export function isTokenChar(c: number): boolean {
-  return (
-    (c >= 0x61 && c <= 0x7a) ||
-    (c >= 0x41 && c <= 0x5a) ||
-    (c >= 0x30 && c <= 0x39) ||
-    c === 0x2d || c === 0x2e || c === 0x21 || c === 0x25 || c === 0x2a ||
-    c === 0x5f || c === 0x2b || c === 0x60 || c === 0x27 || c === 0x7e
-  );
+  return c < 128 && TOKEN_CHARS[c] === 1;
 }
 
 export function isToken(s: string): boolean {
@@ -109,12 +143,29 @@ export function isToken(s: string): boolean {
 }
 
 /**
+ * Trims LWS (SP, HT, CR, LF) from both ends. Header text is a byte string, so
+ * String.prototype.trim must not be used: it also strips U+00A0, which here is
+ * byte 0xA0, the last byte of UTF-8 characters such as 'à' (C3 A0) or 'Р' (D0 A0).
+ */
+export function trimLws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isLwsChar(s.charCodeAt(a))) a++;
+  while (b > a && isLwsChar(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+function isLwsChar(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+}
+
+/**
  * Splits a list header value on commas that are outside quoted strings and
  * angle brackets (RFC 3261 §7.3.1), trimming each element. Empty elements are dropped.
  */
 export function splitList(value: string): string[] {
   if (value.indexOf(',') === -1) {
-    const t = value.trim();
+    const t = trimLws(value);
     return t ? [t] : [];
   }
   const out: string[] = [];
@@ -130,12 +181,12 @@ export function splitList(value: string): string[] {
     else if (c === 0x3c) inAngle = true;
     else if (c === 0x3e) inAngle = false;
     else if (c === 0x2c && !inAngle) {
-      const part = value.slice(start, i).trim();
+      const part = trimLws(value.slice(start, i));
       if (part) out.push(part);
       start = i + 1;
     }
   }
-  const last = value.slice(start).trim();
+  const last = trimLws(value.slice(start));
   if (last) out.push(last);
   return out;
 }

@@ -9,7 +9,7 @@
  * still answer a request with 400 (§8.2, §21.4.1).
  */
 import { SbError } from '../util/errors.js';
-import { normalizeHeaderName, isToken } from './header-names.js';
+import { commonHeaderName, normalizeHeaderName, isToken } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
 
 export interface ParseLimits {
@@ -55,23 +55,34 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   while (pos < buf.length && (buf[pos] === CR || buf[pos] === LF)) pos++;
   if (pos === buf.length) return fail('SB_ERR_PARSE_START_LINE', 'empty message');
 
-  // the header section ends at the first empty line: CRLF CRLF, or LF LF from lenient senders
-  const crlf = buf.indexOf('\r\n\r\n', pos, 'latin1');
-  // (only the bytes before the first CRLF CRLF are searched for LF LF: the body is never scanned)
-  const lfIn = crlf === -1 ? buf.indexOf('\n\n', pos, 'latin1') : buf.subarray(0, crlf + 2).indexOf('\n\n', pos, 'latin1');
-  const lf = lfIn;
+  // the header section ends at the first empty line, CRLF or bare LF, after a line ended by
+  // LF: "\n\r\n" (this covers CRLF CRLF and a bare-LF line followed by CRLF) or "\n\n" —
+  // exactly where the stream framer ends it
+  const crlf = buf.indexOf('\n\r\n', pos, 'latin1');
   let bodyStart: number;
   // length of the header section including the last header's line terminator
   let headLen: number;
-  if (crlf !== -1 && (lf === -1 || crlf < lf)) {
-    bodyStart = crlf + 4;
-    headLen = crlf + 2;
-  } else if (lf !== -1) {
-    bodyStart = lf + 2;
-    headLen = lf + 1; // bare LF endings: the second LF is the empty line
-  } else return fail('SB_ERR_PARSE_NO_HEADER_END');
   // the header section as a byte string: offsets in it equal offsets in buf
-  const head = buf.toString('latin1', 0, headLen);
+  let head: string;
+  if (crlf !== -1) {
+    // only the bytes before the first "\n\r\n" are searched for LF LF: the body is never scanned
+    head = buf.toString('latin1', 0, crlf + 1);
+    const lf = head.indexOf('\n\n', pos);
+    if (lf === -1) {
+      bodyStart = crlf + 3;
+      headLen = crlf + 1;
+    } else {
+      bodyStart = lf + 2;
+      headLen = lf + 1; // the second LF is the empty line
+      head = head.slice(0, headLen);
+    }
+  } else {
+    const lf = buf.indexOf('\n\n', pos, 'latin1');
+    if (lf === -1) return fail('SB_ERR_PARSE_NO_HEADER_END');
+    bodyStart = lf + 2;
+    headLen = lf + 1;
+    head = buf.toString('latin1', 0, headLen);
+  }
 
   // ---- start line
   let lineEnd = head.indexOf('\n', pos);
@@ -108,12 +119,20 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     // §7.3.1: the name may be followed by whitespace before the colon
     let ne = colon;
     while (ne > start && (head.charCodeAt(ne - 1) === 0x20 || head.charCodeAt(ne - 1) === 0x09)) ne--;
-    const rawName = head.slice(start, ne);
-    if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
-    let value = head.slice(colon + 1, end);
+    let name = commonHeaderName(head, start, ne);
+    if (name === undefined) {
+      const rawName = head.slice(start, ne);
+      if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
+      name = normalizeHeaderName(rawName);
+    }
+    // the value without the LWS around it, sliced once
+    let vs = colon + 1;
+    let ve = end;
+    while (vs < ve && isLws(head.charCodeAt(vs))) vs++;
+    while (ve > vs && isLws(head.charCodeAt(ve - 1))) ve--;
+    let value = head.slice(vs, ve);
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
-    value = value.trim();
-    headers.push({ name: normalizeHeaderName(rawName), value, start, end });
+    headers.push({ name, value, start, end });
     i = end;
   }
   msg.headers = headers;
@@ -137,6 +156,11 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     if (cl > 0) msg.body = buf.subarray(bodyStart, bodyStart + cl);
   }
   return { ok: true, message: msg };
+}
+
+/** SP, HT, CR, LF: what is trimmed around a header value (never String.prototype.trim, see trimLws). */
+function isLws(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === CR || c === LF;
 }
 
 function withHeaders(msg: AnyMessage, headers: HeaderField[]): AnyMessage {
@@ -174,9 +198,11 @@ function parseStartLine(line: string): StartLine {
   const uri = sp2 > sp1 ? line.slice(sp1 + 1, sp2) : line.slice(sp1 + 1);
   const version = sp2 > sp1 ? line.slice(sp2 + 1) : '';
   if (sp2 <= sp1 || uri.length === 0) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'missing Request-URI or version' };
-  if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'bad SIP-Version' };
-  // §8.2.2 / RFC 4475 §3.1.2.11: only SIP/2.0 is served; others get 505
-  if (version.toUpperCase() !== 'SIP/2.0') return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_VERSION', detail: version };
+  if (version !== 'SIP/2.0') {
+    if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'bad SIP-Version' };
+    // §8.2.2 / RFC 4475 §3.1.2.11: only SIP/2.0 is served; others get 505
+    if (version.toUpperCase() !== 'SIP/2.0') return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_VERSION', detail: version };
+  }
   // §25.1: a Request-URI holds no whitespace and is not enclosed in <>
   if (/[\s<>"]/.test(uri)) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_URI', detail: 'whitespace or brackets in Request-URI' };
   return { kind: 'request', method, uri };

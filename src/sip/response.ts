@@ -1,13 +1,24 @@
 /**
  * Building a response to a request, RFC 3261 §8.2.6.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { SipResponse, type SipRequest } from './message.js';
 import { reasonPhrase } from './status.js';
 
-/** A fresh tag (§19.3: at least 32 bits of randomness). */
+// Tags are cut from a pool of CSPRNG bytes refilled 4 KiB at a time: one
+// randomBytes(6) call costs microseconds, most of it call overhead.
+const TAG_POOL = Buffer.alloc(4096);
+let tagPos = TAG_POOL.length;
+
+/** A fresh tag (§19.3: at least 32 bits of randomness): 48 random bits, hex. */
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  if (tagPos + 6 > TAG_POOL.length) {
+    randomFillSync(TAG_POOL);
+    tagPos = 0;
+  }
+  const tag = TAG_POOL.toString('hex', tagPos, tagPos + 6);
+  tagPos += 6;
+  return tag;
 }
 
 export interface ResponseOptions {

@@ -12,21 +12,24 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 
 export function serialize(msg: AnyMessage): Buffer {
   const raw = msg.raw;
-  const parts: Buffer[] = [];
+  // what to write, in order: latin1 text (a string) or a byte range of raw (two numbers);
+  // the output is allocated once and filled, with no intermediate Buffers
+  const segs: Array<string | number> = [];
   let total = 0;
-  const push = (b: Buffer): void => {
-    parts.push(b);
-    total += b.length;
+  const pushRaw = (start: number, end: number): void => {
+    segs.push(start, end);
+    total += end - start;
   };
   let text = '';
   const flushText = (): void => {
     if (text) {
-      push(Buffer.from(text, 'latin1'));
+      segs.push(text);
+      total += text.length;
       text = '';
     }
   };
 
-  if (raw && msg.startLineStart >= 0) push(raw.subarray(msg.startLineStart, msg.startLineEnd));
+  if (raw && msg.startLineStart >= 0) pushRaw(msg.startLineStart, msg.startLineEnd);
   else text += msg.startLine() + '\r\n';
 
   const bodyLength = msg.body.length;
@@ -45,7 +48,7 @@ export function serialize(msg: AnyMessage): Buffer {
         else {
           if (runStart >= 0) {
             flushText();
-            push(raw.subarray(runStart, runEnd));
+            pushRaw(runStart, runEnd);
           }
           flushText();
           runStart = h.start;
@@ -55,7 +58,7 @@ export function serialize(msg: AnyMessage): Buffer {
       }
       if (runStart >= 0) {
         flushText();
-        push(raw!.subarray(runStart, runEnd));
+        pushRaw(runStart, runEnd);
         runStart = -1;
       }
       text += `Content-Length: ${bodyLength}\r\n`;
@@ -64,7 +67,7 @@ export function serialize(msg: AnyMessage): Buffer {
     if (raw && h.start >= 0) {
       if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
       else {
-        if (runStart >= 0) push(raw.subarray(runStart, runEnd));
+        if (runStart >= 0) pushRaw(runStart, runEnd);
         else flushText();
         runStart = h.start;
         runEnd = h.end;
@@ -72,7 +75,7 @@ export function serialize(msg: AnyMessage): Buffer {
     } else {
       if (runStart >= 0) {
         flushText();
-        push(raw!.subarray(runStart, runEnd));
+        pushRaw(runStart, runEnd);
         runStart = -1;
       }
       text += `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
@@ -80,13 +83,24 @@ export function serialize(msg: AnyMessage): Buffer {
   }
   if (runStart >= 0) {
     flushText();
-    push(raw!.subarray(runStart, runEnd));
+    pushRaw(runStart, runEnd);
   }
   if (!wroteLength) text += `Content-Length: ${bodyLength}\r\n`;
   text += '\r\n';
   flushText();
-  if (bodyLength) push(msg.body);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+  const out = Buffer.allocUnsafe(total + bodyLength);
+  let off = 0;
+  for (let k = 0; k < segs.length; k++) {
+    const seg = segs[k]!;
+    if (typeof seg === 'string') off += out.write(seg, off, 'latin1');
+    else {
+      const end = segs[++k] as number;
+      raw!.copy(out, off, seg, end);
+      off += end - seg;
+    }
+  }
+  if (bodyLength) msg.body.copy(out, off);
+  return out;
 }
 
 export { CRLF };
