@@ -128,7 +128,7 @@ export function isListHeader(name: string): boolean {
 }
 
 /** RFC 3261 §25.1 token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"), as a lookup table. */
-const TOKEN_CHARS = new Uint8Array(128);
+export const TOKEN_CHARS = new Uint8Array(128);
 for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~") TOKEN_CHARS[ch.charCodeAt(0)] = 1;
 
 /** RFC 3261 §25.1 token characters. */

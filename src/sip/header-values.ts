@@ -7,7 +7,7 @@
  * that untouched bytes round-trip exactly. Display names are turned into
  * real (UTF-8 decoded) strings when read.
  */
-import { isTokenChar, isToken } from './header-names.js';
+import { isTokenChar, isToken, TOKEN_CHARS as TOKEN } from './header-names.js';
 
 export type Params = Map<string, string | null>;
 
@@ -38,8 +38,8 @@ export function toByteString(s: string): string {
 
 /** Decodes a byte string's UTF-8 content for display. */
 export function fromByteString(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'latin1').toString('utf8');
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'latin1').toString('utf8');
+  return s;
 }
 
 /**
@@ -48,23 +48,42 @@ export function fromByteString(s: string): string {
  * Returns null on a malformed parameter.
  */
 export function parseParams(s: string, i: number, stopAtComma = false): { params: Params; end: number } | null {
+  const params = scanParams(s, i, stopAtComma);
+  return params === null ? null : { params, end: scanEnd };
+}
+
+/** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
+let scanEnd = 0;
+
+/** parseParams without the result wrapper: the end index is left in scanEnd. */
+function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
   const params: Params = new Map();
   const n = s.length;
-  i = skipWs(s, i);
+  if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
   while (i < n) {
-    const c = s.charCodeAt(i);
+    let c = s.charCodeAt(i);
     if (c === 0x2c && stopAtComma) break;
     if (c !== 0x3b) return null; // ';'
-    i = skipWs(s, i + 1);
+    i++;
+    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
     const nameStart = i;
-    while (i < n && isTokenChar(s.charCodeAt(i))) i++;
+    let upper = false;
+    while (i < n) {
+      c = s.charCodeAt(i);
+      if (c >= 128 || TOKEN[c] !== 1) break;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+      i++;
+    }
     if (i === nameStart) return null;
-    const name = s.slice(nameStart, i).toLowerCase();
-    i = skipWs(s, i);
+    const raw = s.slice(nameStart, i);
+    const name = upper ? raw.toLowerCase() : raw;
+    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
     let value: string | null = null;
     if (i < n && s.charCodeAt(i) === 0x3d) {
-      i = skipWs(s, i + 1);
-      if (i < n && s.charCodeAt(i) === 0x22) {
+      i++;
+      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+      c = i < n ? s.charCodeAt(i) : 0;
+      if (c === 0x22) {
         const q = i;
         i++;
         while (i < n && s.charCodeAt(i) !== 0x22) {
@@ -74,24 +93,28 @@ export function parseParams(s: string, i: number, stopAtComma = false): { params
         if (i >= n) return null;
         i++;
         value = s.slice(q, i);
-      } else if (i < n && s.charCodeAt(i) === 0x5b) {
+      } else if (c === 0x5b) {
         const close = s.indexOf(']', i);
         if (close === -1) return null;
         value = s.slice(i, close + 1);
         i = close + 1;
       } else {
         const vs = i;
-        while (i < n && isTokenChar(s.charCodeAt(i))) i++;
         // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
-        while (i < n && (isTokenChar(s.charCodeAt(i)) || s.charCodeAt(i) === 0x3a)) i++;
+        while (i < n) {
+          c = s.charCodeAt(i);
+          if (c === 0x3a || (c < 128 && TOKEN[c] === 1)) i++;
+          else break;
+        }
         if (i === vs) return null;
         value = s.slice(vs, i);
       }
-      i = skipWs(s, i);
+      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
     }
     params.set(name, value);
   }
-  return { params, end: i };
+  scanEnd = i;
+  return params;
 }
 
 export function formatParams(params: Params): string {
@@ -107,7 +130,38 @@ export interface HostPort {
   port?: number;
 }
 
-const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?)$/;
+/**
+ * RFC 3261 §25.1 host: an IPv6 reference `[hex:...]`, or dot-separated labels
+ * of letters, digits and inner hyphens with an optional trailing dot (which
+ * covers IPv4 addresses too). A char loop: this runs for every Via.
+ */
+export function isValidHost(h: string): boolean {
+  const n = h.length;
+  if (n === 0) return false;
+  if (h.charCodeAt(0) === 0x5b) {
+    if (n < 4 || h.charCodeAt(n - 1) !== 0x5d) return false;
+    for (let i = 1; i < n - 1; i++) {
+      const c = h.charCodeAt(i);
+      if (!((c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2e)) return false;
+    }
+    return true;
+  }
+  let labelLen = 0;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const c = h.charCodeAt(i);
+    if (c === 0x2e) {
+      if (labelLen === 0 || prev === 0x2d) return false;
+      labelLen = 0;
+    } else if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) labelLen++;
+    else if (c === 0x2d) {
+      if (labelLen === 0) return false;
+      labelLen++;
+    } else return false;
+    prev = c;
+  }
+  return prev !== 0x2d;
+}
 
 /** Parses `host[:port]` (RFC 3261 §25.1 hostport). */
 export function parseHostPort(s: string): HostPort | null {
@@ -130,7 +184,7 @@ export function parseHostPort(s: string): HostPort | null {
       portText = s.slice(colon + 1);
     }
   }
-  if (!HOST_RE.test(host)) return null;
+  if (!isValidHost(host)) return null;
   if (portText === undefined) return { host };
   if (!/^[0-9]{1,5}$/.test(portText)) return null;
   const port = Number(portText);
@@ -156,6 +210,32 @@ export interface Via {
 
 /** Parses one Via value: `SIP / 2.0 / UDP host[:port] *(;param)`, LWS allowed around '/'. */
 export function parseVia(v: string): Via | null {
+  const n = v.length;
+  let i: number;
+  let protocol: string;
+  let transport: string;
+  if (v.startsWith('SIP/2.0/')) {
+    // fast path: the spelling every stack sends
+    i = 8;
+    while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+    if (i === 8 || i >= n || !isWs(v.charCodeAt(i))) return parseViaGeneral(v);
+    protocol = 'SIP/2.0';
+    transport = v.slice(8, i);
+    if (hasLower(transport)) transport = transport.toUpperCase();
+  } else return parseViaGeneral(v);
+  return parseViaSentBy(v, skipWs(v, i), protocol, transport);
+}
+
+function hasLower(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return true;
+  }
+  return false;
+}
+
+/** `SIP / 2.0 / UDP` with LWS around the slashes (RFC 4475 wsinv). */
+function parseViaGeneral(v: string): Via | null {
   let i = skipWs(v, 0);
   const parts: string[] = [];
   for (let k = 0; k < 3; k++) {
@@ -170,65 +250,67 @@ export function parseVia(v: string): Via | null {
     }
   }
   if (parts[0]!.toUpperCase() !== 'SIP') return null;
-  const hpStart = i;
-  while (i < v.length) {
-    const c = v.charCodeAt(i);
-    if (c === 0x3b || isWs(c)) break;
-    if (c === 0x5b) {
-      const close = v.indexOf(']', i);
-      if (close === -1) return null;
-      i = close + 1;
-      continue;
+  return parseViaSentBy(v, i, `SIP/${parts[1]!}`, parts[2]!.toUpperCase());
+}
+
+/** sent-by (LWS allowed around its ':') and the via-params. */
+function parseViaSentBy(v: string, i: number, protocol: string, transport: string): Via | null {
+  const n = v.length;
+  const hostStart = i;
+  if (i < n && v.charCodeAt(i) === 0x5b) {
+    const close = v.indexOf(']', i);
+    if (close === -1) return null;
+    i = close + 1;
+  } else {
+    while (i < n) {
+      const c = v.charCodeAt(i);
+      if (c === 0x3a || c === 0x3b || isWs(c)) break;
+      i++;
     }
-    i++;
   }
-  // LWS is allowed around the ':' of sent-by
-  let hp = v.slice(hpStart, i);
-  let j = skipWs(v, i);
-  if (v.charCodeAt(j) === 0x3a) {
+  const host = v.slice(hostStart, i);
+  if (!isValidHost(host)) return null;
+  let port: number | undefined;
+  let j = i < n && isWs(v.charCodeAt(i)) ? skipWs(v, i) : i;
+  if (j < n && v.charCodeAt(j) === 0x3a) {
     j = skipWs(v, j + 1);
     const ps = j;
-    while (j < v.length && v.charCodeAt(j) >= 0x30 && v.charCodeAt(j) <= 0x39) j++;
-    hp += ':' + v.slice(ps, j);
-    i = j;
-  } else if (hp.endsWith(':')) {
-    const ps = j;
-    while (j < v.length && v.charCodeAt(j) >= 0x30 && v.charCodeAt(j) <= 0x39) j++;
-    hp += v.slice(ps, j);
+    let p = 0;
+    while (j < n) {
+      const c = v.charCodeAt(j);
+      if (c < 0x30 || c > 0x39) break;
+      p = p * 10 + (c - 0x30);
+      j++;
+    }
+    if (j === ps || j - ps > 5 || p > 65535) return null;
+    port = p;
     i = j;
   }
-  const sentBy = parseHostPort(hp);
-  if (!sentBy) return null;
-  const pp = parseParams(v, i);
-  if (!pp) return null;
-  // a trailing comment is allowed by RFC 2543-era stacks; anything else left over is an error
-  if (pp.end < v.length) return null;
-  const params = pp.params;
-  const via: Via = {
-    protocol: `${parts[0]!.toUpperCase()}/${parts[1]!}`,
-    transport: parts[2]!.toUpperCase(),
-    host: sentBy.host,
-    params,
-  };
-  if (sentBy.port !== undefined) via.port = sentBy.port;
+  const params = scanParams(v, i, false);
+  if (params === null) return null;
+  if (scanEnd < n) return null;
+  const via: Via = { protocol, transport, host, params };
+  if (port !== undefined) via.port = port;
   const branch = params.get('branch');
   if (branch) via.branch = branch;
   const received = params.get('received');
   if (received) via.received = received;
-  if (params.has('rport')) {
-    const r = params.get('rport');
-    if (r === null || r === undefined) via.rport = null;
+  const r = params.get('rport');
+  if (r !== undefined) {
+    if (r === null) via.rport = null;
     else {
-      if (!/^[0-9]{1,5}$/.test(r)) return null;
-      via.rport = Number(r);
+      const rp = parseUint(r, 65535);
+      if (rp === null) return null;
+      via.rport = rp;
     }
   }
   const maddr = params.get('maddr');
   if (maddr) via.maddr = maddr;
   const ttl = params.get('ttl');
   if (ttl !== undefined) {
-    if (ttl === null || !/^[0-9]{1,3}$/.test(ttl) || Number(ttl) > 255) return null;
-    via.ttl = Number(ttl);
+    const t = ttl === null ? null : parseUint(ttl, 255);
+    if (t === null) return null;
+    via.ttl = t;
   }
   return via;
 }
@@ -299,10 +381,10 @@ export function parseNameAddr(v: string): NameAddr | null {
     // §20.10: an addr-spec written without <> cannot contain ',', '?' or ';'
     if (uri.indexOf('?') !== -1 || uri.indexOf(',') !== -1) return null;
   }
-  if (!uri || /[\s<>"]/.test(uri) || uri.indexOf(':') <= 0) return null;
-  const pp = parseParams(v, rest);
-  if (!pp || pp.end < n) return null;
-  const out: NameAddr = { uri, params: pp.params, angle };
+  if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
+  const params = scanParams(v, rest, false);
+  if (params === null || scanEnd < n) return null;
+  const out: NameAddr = { uri, params, angle };
   if (displayName !== undefined) out.displayName = displayName;
   return out;
 }
@@ -365,21 +447,52 @@ export interface CSeq {
 }
 
 export function parseCSeq(v: string): CSeq | null {
-  const m = /^[ \t\r\n]*([0-9]{1,10})[ \t\r\n]+([^ \t\r\n]+)[ \t\r\n]*$/.exec(v);
-  if (!m) return null;
-  const seq = Number(m[1]);
+  const n = v.length;
+  let i = skipWs(v, 0);
+  const ds = i;
+  let seq = 0;
+  while (i < n) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    seq = seq * 10 + (c - 0x30);
+    i++;
+  }
   // §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
-  if (seq > 0xffffffff) return null;
-  if (!isToken(m[2]!)) return null;
-  return { seq, method: m[2]! };
+  if (i === ds || i - ds > 10 || seq > 0xffffffff) return null;
+  const ws = i;
+  i = skipWs(v, i);
+  if (i === ws) return null;
+  const ms = i;
+  while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+  if (i === ms) return null;
+  const method = v.slice(ms, i);
+  if (skipWs(v, i) !== n) return null;
+  return { seq, method };
 }
 
 /** Parses a non-negative decimal integer header (Max-Forwards, Expires, Content-Length…). */
 export function parseUint(v: string, max = 0xffffffff): number | null {
-  const t = v.trim();
-  if (!/^[0-9]{1,10}$/.test(t)) return null;
-  const n = Number(t);
+  const len = v.length;
+  let i = skipWs(v, 0);
+  const ds = i;
+  let n = 0;
+  while (i < len) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+    i++;
+  }
+  if (i === ds || i - ds > 10 || skipWs(v, i) !== len) return null;
   return n > max ? null : n;
+}
+
+/** A URI inside a name-addr holds no whitespace, angle brackets or quotes (§25.1). */
+function isPlainUriText(u: string): boolean {
+  for (let i = 0; i < u.length; i++) {
+    const c = u.charCodeAt(i);
+    if (c <= 0x20 || c === 0x3c || c === 0x3e || c === 0x22 || c === 0x7f) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- auth headers (§20.7, §20.27, §20.28, §20.44)

@@ -39,6 +39,8 @@ export interface HeaderField {
 }
 
 const NOT_PARSED = Symbol('not-parsed');
+/** cached "header absent" (undefined cannot be told from a cache miss in a Map) */
+const ABSENT = Symbol('absent');
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
@@ -141,6 +143,18 @@ export abstract class SipMessage {
 
   // ------------------------------------------------------------ typed, lazily parsed
 
+  /** The cached typed value of a header, or NOT_PARSED (no closure: this is on every hot path). */
+  private peek(name: string): unknown {
+    const c = this.typed.get(name);
+    if (c === undefined) return NOT_PARSED;
+    return c === ABSENT ? undefined : c;
+  }
+
+  private memo<T>(name: string, v: T): T {
+    this.typed.set(name, v === undefined ? ABSENT : v);
+    return v;
+  }
+
   private cached<T>(name: string, compute: () => T): T {
     const v = this.typed.get(name);
     if (v !== undefined || this.typed.has(name)) return v as T;
@@ -151,7 +165,9 @@ export abstract class SipMessage {
 
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
-    return this.cached('via', () => parseAllOrNull(this.getAll('via'), parseVia));
+    const c = this.peek('via');
+    if (c !== NOT_PARSED) return c as Via[] | null;
+    return this.memo('via', parseAllOrNull(this.getAll('via'), parseVia));
   }
 
   topVia(): Via | null | undefined {
@@ -161,11 +177,15 @@ export abstract class SipMessage {
   }
 
   from(): NameAddr | null | undefined {
-    return this.cached('from', () => parseSingle(this.get('from'), parseNameAddr));
+    const c = this.peek('from');
+    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
+    return this.memo('from', parseSingle(this.get('from'), parseNameAddr));
   }
 
   to(): NameAddr | null | undefined {
-    return this.cached('to', () => parseSingle(this.get('to'), parseNameAddr));
+    const c = this.peek('to');
+    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
+    return this.memo('to', parseSingle(this.get('to'), parseNameAddr));
   }
 
   fromTag(): string | undefined {
@@ -181,7 +201,9 @@ export abstract class SipMessage {
   }
 
   cseq(): CSeq | null | undefined {
-    return this.cached('cseq', () => parseSingle(this.get('cseq'), parseCSeq));
+    const c = this.peek('cseq');
+    if (c !== NOT_PARSED) return c as CSeq | null | undefined;
+    return this.memo('cseq', parseSingle(this.get('cseq'), parseCSeq));
   }
 
   maxForwards(): number | null | undefined {

@@ -1,3 +1,4 @@
+import '../../support/property-seed.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {

@@ -7,6 +7,7 @@
  * Content-Length) parses to the same values; and serialize(parse(x)) is a
  * fixed point: parsing and serializing it again gives identical bytes.
  */
+import '../../support/property-seed.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseMessage } from '../../../src/sip/parser.js';

@@ -1,3 +1,4 @@
+import '../../support/property-seed.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { StreamFramer, type FramerOptions } from '../../../src/sip/stream-framer.js';

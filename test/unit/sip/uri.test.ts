@@ -1,3 +1,4 @@
+import '../../support/property-seed.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -563,7 +564,8 @@ const sipUriArb: fc.Arbitrary<SipUri> = fc
     }),
     headers: fc.uniqueArray(fc.tuple(headerArb(1), headerArb(0)), {
       maxLength: 3,
-      selector: ([k]) => k.toLowerCase(),
+      // names equal once unescaped ("t" and "%74") are the same header: the parser refuses the pair
+      selector: ([k]) => unescapeUri(k).toLowerCase(),
     }),
   })
   .map((r) => ({
