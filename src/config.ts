@@ -41,6 +41,12 @@ export interface Config {
   maxContacts: number;
   /** lifetime of a digest nonce, seconds */
   nonceTtl: number;
+  /** proxy: anyone may reach other domains through us (default: only our own users) */
+  openRelay?: boolean;
+  /** proxy: RFC 3261 §16.8 Timer C, seconds (default 180) */
+  timerC?: number;
+  /** proxy: DNS servers for RFC 3263 lookups, `ip[:port]` (default: the system's) */
+  dnsServers?: string[];
 }
 
 export const DEFAULTS: Config = {
@@ -65,6 +71,9 @@ export const DEFAULTS: Config = {
   maxExpires: 7200,
   maxContacts: 10,
   nonceTtl: 300,
+  openRelay: false,
+  timerC: 185, // RFC 3261 §16.6 step 11: Timer C MUST be greater than 3 minutes
+  dnsServers: [],
 };
 
 /** The default served domain: this machine's host name. */

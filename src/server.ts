@@ -9,7 +9,7 @@ import { Metrics } from './util/metrics.js';
 import type { Config } from './config.js';
 import { SipCore } from './core/sip-core.js';
 import { LocalIdentity } from './core/local-identity.js';
-import { OptionsHandler, NotImplementedHandler } from './core/options-handler.js';
+import { OptionsHandler, NotImplementedHandler, type Capabilities } from './core/options-handler.js';
 import { UdpTransport } from './transport/udp.js';
 import { StreamTransport } from './transport/stream.js';
 import { WsTransport } from './transport/ws.js';
@@ -21,6 +21,9 @@ import { getOrCreateSecret } from './store/settings.js';
 import { DigestAuthenticator } from './auth/digest-auth.js';
 import { SqliteLocationStore } from './registrar/location-service.js';
 import { Registrar } from './registrar/registrar.js';
+import { Proxy } from './proxy/proxy.js';
+import { DnsResolver } from './proxy/resolver.js';
+import { createResponse } from './sip/response.js';
 
 export interface ServerDeps {
   clock?: Clock;
@@ -32,6 +35,18 @@ export interface BoundAddress {
   address: string;
   port: number;
 }
+
+/** OPTIONS (RFC 3261 §11): the methods we route, the extensions the registrar supports. */
+function capabilities(): Capabilities {
+  return {
+    allow: ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'INFO', 'UPDATE', 'PRACK'],
+    supported: ['path', 'outbound'],
+    accept: ['application/sdp'],
+  };
+}
+
+/** Method label values of the proxied-requests counter (anything else counts as "other": bounded labels). */
+const PROXIED_METHODS = new Set(capabilities().allow);
 
 export class Server {
   readonly clock: Clock;
@@ -45,6 +60,8 @@ export class Server {
   db: Database | null = null;
   locations: SqliteLocationStore | null = null;
   registrar: Registrar | null = null;
+  /** the stateful proxy (issue 6), the core's fallback handler once started */
+  proxy: Proxy | null = null;
 
   constructor(
     readonly config: Config,
@@ -61,18 +78,7 @@ export class Server {
     });
     this.transactions = this.buildTransactionLayer();
     const notImplemented = new NotImplementedHandler();
-    this.core.route(
-      'OPTIONS',
-      new OptionsHandler(
-        this.identity,
-        () => ({
-          allow: ['OPTIONS', 'REGISTER'],
-          supported: ['path', 'outbound'],
-          accept: ['application/sdp'],
-        }),
-        notImplemented,
-      ),
-    );
+    this.core.route('OPTIONS', new OptionsHandler(this.identity, capabilities, notImplemented));
     this.core.fallback(notImplemented);
     this.buildTransports();
   }
@@ -91,9 +97,22 @@ export class Server {
       sendRequest: (_req, bytes, dest, tx) => core.sendRequestBytes(bytes, dest, () => tx.reportTransportError()),
       user: {
         onRequest: (req, tx) => core.dispatchRequest(req, tx),
-        onAck: (ack) => log.debug({ callId: ack.callId() }, 'ACK without a transaction ignored'),
-        onStrayResponse: (res, flow) => log.debug({ status: res.status, flow: flow.id }, 'stray response dropped'),
+        // §16.10, §16.11, RFC 6026 §7.3: the proxy's once it is built (start())
+        onCancel: (cancel, tx, inviteTx) => {
+          if (this.proxy) this.proxy.onCancel(cancel, tx, inviteTx);
+          else tx.respond(createResponse(cancel, inviteTx ? 200 : 481));
+        },
+        onAck: (ack, flow, inviteTx) => {
+          if (this.proxy) this.proxy.onAck(ack, flow, inviteTx);
+          else log.debug({ callId: ack.callId() }, 'ACK without a transaction ignored');
+        },
+        onStrayResponse: (res, flow) => {
+          if (this.proxy) this.proxy.onStrayResponse(res, flow);
+          else log.debug({ status: res.status, flow: flow.id }, 'stray response dropped');
+        },
       },
+      // a proxy sees a spiral come back with a new branch: §8.2.2.2 merging is a UAS rule
+      detectMergedRequests: false,
       logger: log,
     });
     core.useDispatcher(layer);
@@ -197,6 +216,7 @@ export class Server {
           lookup: (username, realm) => users.get(username, realm),
         })
       : null;
+    const proxy = this.buildProxy(locations, users, auth);
     const registrar = new Registrar({
       store: locations,
       identity: this.identity,
@@ -212,16 +232,63 @@ export class Server {
       minExpires: c.minExpires,
       maxExpires: c.maxExpires,
       maxContacts: c.maxContacts,
+      // §10.3 step 1: a REGISTER for another domain is proxied
+      onForeignDomain: (req, tx) => proxy.onRequest(req, tx),
     });
     m.bindingCount = () => locations.count();
     this.core.route('REGISTER', registrar);
-    this.core.addFlowClosedListener((flow) => registrar.onFlowClosed(flow));
+    // A connection's close event can come after stop() stopped this store and
+    // closed the database: it must not reach them then (its bindings stay on
+    // disk, and the next start drops them, see SqliteLocationStore.load).
+    this.core.addFlowClosedListener((flow) => {
+      if (this.locations === locations) registrar.onFlowClosed(flow);
+    });
+    this.core.addFlowClosedListener((flow) => {
+      if (this.proxy === proxy) proxy.onFlowClosed(flow);
+    });
     locations.start();
     this.locations = locations;
     this.registrar = registrar;
   }
 
+  /**
+   * The stateful proxy (issue 6): the fallback of the core, and the next
+   * handler of OPTIONS (an OPTIONS to a user is proxied). It shares the
+   * registrar's authenticator and reads its location service.
+   */
+  private buildProxy(locations: SqliteLocationStore, users: UserStore, auth: DigestAuthenticator | null): Proxy {
+    const c = this.config;
+    const m = this.metrics;
+    const relayed = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'].map((k) => m.proxyResponses.labels(k));
+    const proxy = new Proxy({
+      core: this.core,
+      transactions: this.transactions,
+      identity: this.identity,
+      locations,
+      auth,
+      ...(auth ? { userExists: (username: string, domain: string) => users.get(username, domain) !== undefined } : {}),
+      resolver: new DnsResolver({ clock: this.clock, servers: c.dnsServers ?? [] }),
+      clock: this.clock,
+      logger: this.logger.child({ component: 'proxy' }),
+      metrics: {
+        proxied: (method) => m.proxiedRequests.labels(PROXIED_METHODS.has(method) ? method : 'other').inc(),
+        relayed: (status) => relayed[Math.min(5, Math.max(0, Math.floor(status / 100) - 1))]!.inc(),
+        branchEnded: (outcome) => m.proxyBranches.labels(outcome).inc(),
+      },
+      openRelay: c.openRelay ?? false,
+      timerCMs: (c.timerC ?? 180) * 1000,
+      t1: c.t1,
+      ...(c.advertise ? { advertise: c.advertise } : {}),
+    });
+    m.proxyCallCount = () => proxy.liveCalls;
+    this.core.route('OPTIONS', new OptionsHandler(this.identity, capabilities, proxy));
+    this.core.fallback(proxy);
+    this.proxy = proxy;
+    return proxy;
+  }
+
   async stop(): Promise<void> {
+    this.proxy = null;
     await Promise.all(this.transports.map((t) => t.close()));
     this.locations?.stop();
     this.locations = null;

@@ -24,6 +24,14 @@ function repeat(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** `ip` or `ip:port` / `[v6]:port`: what node:dns setServers takes. */
+function dnsServer(value: string, previous: string[] | undefined): string[] {
+  const v = value.trim();
+  const ok = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/.test(v) || /^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(v) || /^[0-9a-fA-F:]+$/.test(v);
+  if (!ok || (!v.includes('.') && !v.includes(':'))) throw new InvalidArgumentError('must be an IP address with an optional port (ip[:port], [v6]:port)');
+  return [...(previous ?? []), v];
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
@@ -55,6 +63,9 @@ interface ServeOptions {
   maxExpires: number;
   maxContacts: number;
   nonceTtl: number;
+  openRelay?: boolean;
+  timerC: number;
+  dnsServer?: string[];
 }
 
 export function buildConfig(o: ServeOptions): Config {
@@ -82,6 +93,9 @@ export function buildConfig(o: ServeOptions): Config {
     maxExpires: o.maxExpires,
     maxContacts: o.maxContacts,
     nonceTtl: o.nonceTtl,
+    openRelay: o.openRelay === true,
+    timerC: o.timerC,
+    dnsServers: o.dnsServer ?? [],
   };
   if (config.minExpires > config.maxExpires) throw new InvalidArgumentError('--min-expires is above --max-expires');
   if (o.tlsCert) config.tlsCert = o.tlsCert;
@@ -118,12 +132,15 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
     .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
     .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
-    .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER (off: open registrar for test labs)').choices(['on', 'off']).default('on'))
+    .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER and of calls from our users (off: open registrar and proxy for test labs)').choices(['on', 'off']).default('on'))
     .option('--default-expires <seconds>', 'binding lifetime when a REGISTER names none', positiveInt, DEFAULTS.defaultExpires)
     .option('--min-expires <seconds>', 'shortest binding accepted (shorter gets 423 Interval Too Brief)', positiveInt, DEFAULTS.minExpires)
     .option('--max-expires <seconds>', 'longest binding granted (longer requests are shortened)', positiveInt, DEFAULTS.maxExpires)
     .option('--max-contacts <n>', 'most bindings per address-of-record', positiveInt, DEFAULTS.maxContacts)
     .option('--nonce-ttl <seconds>', 'lifetime of a digest nonce (older ones get stale=true)', positiveInt, DEFAULTS.nonceTtl)
+    .option('--open-relay', 'proxy requests to other domains for anyone (default: only for our authenticated users and dialogs we record-route)')
+    .option('--timer-c <seconds>', 'proxy Timer C (RFC 3261 §16.8): an INVITE branch without a final response this long is cancelled', positiveInt, DEFAULTS.timerC)
+    .option('--dns-server <ip[:port]>', 'DNS server for the proxy\'s RFC 3263 (SRV, A/AAAA) lookups, repeatable (default: the system\'s)', dnsServer)
     .action(async (o: ServeOptions) => {
       const server = new Server(buildConfig(o));
       try {

@@ -36,6 +36,11 @@ export class LocalIdentity {
     return this.domains.includes(h);
   }
 
+  /** true when we listen on (or advertise) this port */
+  hasPort(port: number): boolean {
+    return this.ports.has(port);
+  }
+
   /** true when host (and port, when given) names this server or a domain it serves. */
   isLocalHost(host: string, port?: number): boolean {
     const h = host.charCodeAt(0) === 0x5b ? host.slice(1, -1).toLowerCase() : host.toLowerCase();

@@ -49,6 +49,8 @@ export class SipCore implements TransportSink {
   private fallbackHandler: RequestHandler | null = null;
   private dispatcher: MessageDispatcher;
   private readonly transports = new Map<TransportProtocol, Transport>();
+  /** every transport, several per protocol possible (transports keeps the first of each) */
+  private readonly allTransports: Transport[] = [];
   private readonly flowClosedListeners: Array<(flow: Flow) => void> = [];
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -87,6 +89,16 @@ export class SipCore implements TransportSink {
 
   addTransport(t: Transport): void {
     if (!this.transports.has(t.protocol)) this.transports.set(t.protocol, t);
+    this.allTransports.push(t);
+  }
+
+  /** The open connection-oriented flow with this id, on any transport (RFC 5626: sending on a known flow). */
+  flow(id: string): Flow | undefined {
+    for (const t of this.allTransports) {
+      const f = t.flow(id);
+      if (f !== undefined) return f;
+    }
+    return undefined;
   }
 
   transport(protocol: TransportProtocol): Transport | undefined {

@@ -122,6 +122,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly proxiedRequests = new Counter({
+    name: 'switchboard_proxied_requests_total',
+    help: 'Requests forwarded statefully by the proxy, by method',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+
+  readonly proxyResponses = new Counter({
+    name: 'switchboard_proxy_responses_total',
+    help: 'Responses the proxy passed upstream (relayed, chosen as best, or its own refusals), by status class',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+
+  readonly proxyBranches = new Counter({
+    name: 'switchboard_proxy_branches_total',
+    help: 'Proxy branches ended, by outcome (response class, timeout, transport-error, timer-c, cancelled, flow-gone, unresolvable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** set by the composition root: how many proxied requests (calls) are live right now */
+  proxyCallCount: () => number = () => 0;
+
+  readonly proxyCalls = new Gauge({
+    name: 'switchboard_proxy_calls',
+    help: 'Requests being proxied right now (response contexts awaiting their final response or their branches)',
+    registers: [this.registry],
+    collect: () => {
+      this.proxyCalls.set(this.proxyCallCount());
+    },
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
   }
