@@ -41,6 +41,8 @@ export interface Config {
   maxContacts: number;
   /** lifetime of a digest nonce, seconds */
   nonceTtl: number;
+  /** digest algorithms offered in challenges, preferred first */
+  digestAlgorithms: Array<'SHA-256' | 'MD5'>;
   /** proxy: anyone may reach other domains through us (default: only our own users) */
   openRelay?: boolean;
   /** proxy: RFC 3261 §16.8 Timer C, seconds (default 180) */
@@ -71,6 +73,7 @@ export const DEFAULTS: Config = {
   maxExpires: 7200,
   maxContacts: 10,
   nonceTtl: 300,
+  digestAlgorithms: ['SHA-256', 'MD5'],
   openRelay: false,
   timerC: 185, // RFC 3261 §16.6 step 11: Timer C MUST be greater than 3 minutes
   dnsServers: [],

@@ -213,6 +213,7 @@ export class Server {
           clock: this.clock,
           secret: getOrCreateSecret(db, 'nonce_secret'),
           nonceTtlMs: c.nonceTtl * 1000,
+          algorithms: c.digestAlgorithms,
           lookup: (username, realm) => users.get(username, realm),
         })
       : null;

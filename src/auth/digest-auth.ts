@@ -194,6 +194,12 @@ export interface DigestAuthenticatorOptions {
   failureWindowMs?: number;
   /** Lockout duration (default 5 minutes). */
   lockoutMs?: number;
+  /**
+   * Algorithms offered in challenges, preferred first (default SHA-256 then
+   * MD5, RFC 8760 §2.4). Some clients read only the first challenge and know
+   * only MD5; an operator with such phones offers ['MD5'].
+   */
+  algorithms?: ReadonlyArray<'SHA-256' | 'MD5'>;
   /** Bounds of the in-memory maps (defaults 100 000 nonces, 10 000 sources). */
   maxTrackedNonces?: number;
   maxTrackedSources?: number;
@@ -262,11 +268,13 @@ export class DigestAuthenticator {
   private readonly lookup: DigestAuthenticatorOptions['lookup'];
   private readonly opaqueKey: Buffer;
   private readonly nonceTtlMs: number;
+  private readonly algorithms: ReadonlyArray<'SHA-256' | 'MD5'>;
 
   constructor(opts: DigestAuthenticatorOptions) {
     this.clock = opts.clock;
     this.lookup = opts.lookup;
     this.nonceTtlMs = opts.nonceTtlMs ?? 300_000;
+    this.algorithms = opts.algorithms && opts.algorithms.length ? opts.algorithms : ['SHA-256', 'MD5'];
     // Separate keys for nonce MACs and opaque values, derived from the one secret.
     const nonceKey = createHmac('sha256', opts.secret).update('switchboard digest nonce').digest();
     this.opaqueKey = createHmac('sha256', opts.secret).update('switchboard digest opaque').digest();
@@ -286,12 +294,12 @@ export class DigestAuthenticator {
     return createHmac('sha256', this.opaqueKey).update(realm, 'utf8').digest().subarray(0, 12).toString('base64url');
   }
 
-  /** Two challenges sharing one fresh nonce: SHA-256 first (preferred), then MD5 (RFC 8760 §2.4). */
+  /** One challenge per offered algorithm, sharing one fresh nonce, preferred first (RFC 8760 §2.4). */
   challenge(realm: string, opts: ChallengeOptions = {}): Challenge {
     const nonce = this.nonces.issue(realm);
     const opaque = this.opaque(realm);
     const stale = opts.stale === true;
-    const values = (['SHA-256', 'MD5'] as const).map((algorithm) =>
+    const values = this.algorithms.map((algorithm) =>
       formatChallenge({ realm, nonce, opaque, algorithm, qop: 'auth', stale }),
     );
     return { header: opts.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate', values };

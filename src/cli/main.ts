@@ -32,6 +32,17 @@ function dnsServer(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), v];
 }
 
+function digestAlgorithms(value: string): Array<'SHA-256' | 'MD5'> {
+  const out: Array<'SHA-256' | 'MD5'> = [];
+  for (const part of value.split(',')) {
+    const a = part.trim().toUpperCase();
+    if (a !== 'SHA-256' && a !== 'MD5') throw new InvalidArgumentError(`unknown digest algorithm: ${part}`);
+    if (!out.includes(a)) out.push(a);
+  }
+  if (out.length === 0) throw new InvalidArgumentError('at least one algorithm');
+  return out;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
@@ -63,6 +74,7 @@ interface ServeOptions {
   maxExpires: number;
   maxContacts: number;
   nonceTtl: number;
+  digestAlgorithms: Array<'SHA-256' | 'MD5'>;
   openRelay?: boolean;
   timerC: number;
   dnsServer?: string[];
@@ -93,6 +105,7 @@ export function buildConfig(o: ServeOptions): Config {
     maxExpires: o.maxExpires,
     maxContacts: o.maxContacts,
     nonceTtl: o.nonceTtl,
+    digestAlgorithms: o.digestAlgorithms,
     openRelay: o.openRelay === true,
     timerC: o.timerC,
     dnsServers: o.dnsServer ?? [],
@@ -137,6 +150,12 @@ export function buildProgram(): Command {
     .option('--min-expires <seconds>', 'shortest binding accepted (shorter gets 423 Interval Too Brief)', positiveInt, DEFAULTS.minExpires)
     .option('--max-expires <seconds>', 'longest binding granted (longer requests are shortened)', positiveInt, DEFAULTS.maxExpires)
     .option('--max-contacts <n>', 'most bindings per address-of-record', positiveInt, DEFAULTS.maxContacts)
+    .option(
+      '--digest-algorithms <list>',
+      'digest algorithms offered in 401/407 challenges, preferred first: sha-256,md5 (md5 alone for phones that read only the first challenge)',
+      digestAlgorithms,
+      DEFAULTS.digestAlgorithms,
+    )
     .option('--nonce-ttl <seconds>', 'lifetime of a digest nonce (older ones get stale=true)', positiveInt, DEFAULTS.nonceTtl)
     .option('--open-relay', 'proxy requests to other domains for anyone (default: only for our authenticated users and dialogs we record-route)')
     .option('--timer-c <seconds>', 'proxy Timer C (RFC 3261 §16.8): an INVITE branch without a final response this long is cancelled', positiveInt, DEFAULTS.timerC)

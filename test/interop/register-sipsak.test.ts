@@ -121,3 +121,30 @@ describe('sipsak against an --auth off server', () => {
     expect(list[0]!.expiresIn).toBeLessThanOrEqual(600);
   }, 30_000);
 });
+
+describe('sipsak against a server offering MD5 only (--digest-algorithms md5)', () => {
+  let server: RunningServer;
+  let db: string;
+
+  beforeAll(async () => {
+    const dir = tempDir('sb-sipsak-md5-');
+    db = path.join(dir, 'switchboard.db');
+    await addUserCli(db, 'dave', DOMAIN, PASSWORD);
+    server = await startServer(['--udp', '127.0.0.1:0', '--domain', DOMAIN, '--digest-algorithms', 'md5', '--db', db], { dir, timeoutMs: 20_000 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('registers directly, with no relay rewriting the challenge', async () => {
+    const contact = 'sip:dave@127.0.0.1:5097';
+    const r = await usrloc({ user: 'dave', password: PASSWORD, contact, port: server.port('UDP'), expires: 3600 });
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toMatch(/SIP\/2\.0 401 Unauthorized/);
+    expect(r.output).toMatch(/SIP\/2\.0 200 OK/);
+    const list = await registrations(db, `dave@${DOMAIN}`);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ contact, transport: 'UDP' });
+  }, 30_000);
+});
