@@ -34,6 +34,7 @@
  *  - a Record-Route flow token may send a request on a flow only when that
  *    flow is not the one it came in on (see record-route.ts).
  */
+import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { SipRequest, type SipResponse } from '../sip/message.js';
@@ -117,29 +118,10 @@ export interface ProxyOptions {
 }
 
 /**
- * Every failure the proxy answers itself, with its status and reason (one
- * place per fact, next to the code that owns it; the SB_ERR_REG_* codes live
- * in util/errors.ts the same way).
+ * Every failure the proxy answers itself has an SB_ERR_PROXY_* code with its
+ * status and reason in util/errors.ts (one table for all codes).
  */
-export const PROXY_ERRORS = {
-  SB_ERR_PROXY_URI_SCHEME: { status: 416, reason: 'Unsupported URI Scheme' },
-  SB_ERR_PROXY_NO_ROUTE: { status: 404, reason: 'No Route To Destination' },
-  SB_ERR_PROXY_TOO_MANY_HOPS: { status: 483, reason: 'Too Many Hops' },
-  SB_ERR_PROXY_LOOP: { status: 482, reason: 'Loop Detected' },
-  SB_ERR_PROXY_BAD_EXTENSION: { status: 420, reason: 'Bad Extension' },
-  SB_ERR_PROXY_AUTH_REQUIRED: { status: 407, reason: 'Proxy Authentication Required' },
-  SB_ERR_PROXY_AUTH_FAILED: { status: 403, reason: 'Forbidden' },
-  SB_ERR_PROXY_AUTH_RATE_LIMITED: { status: 403, reason: 'Too Many Failed Attempts' },
-  SB_ERR_PROXY_FROM_MISMATCH: { status: 403, reason: 'From Does Not Match Authenticated User' },
-  SB_ERR_PROXY_RELAY_DENIED: { status: 403, reason: 'Relaying Denied' },
-  SB_ERR_PROXY_UNKNOWN_USER: { status: 404, reason: 'Not Found' },
-  SB_ERR_PROXY_NOT_REGISTERED: { status: 480, reason: 'Temporarily Unavailable' },
-  SB_ERR_PROXY_NOT_IMPLEMENTED: { status: 501, reason: 'Not Implemented' },
-  SB_ERR_PROXY_DOMAIN_NOT_SERVED: { status: 404, reason: 'Domain Not Served' },
-  SB_ERR_PROXY_NO_TRANSACTION: { status: 481, reason: 'Call/Transaction Does Not Exist' },
-} as const satisfies Record<string, { status: number; reason: string }>;
-
-export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+export type ProxyErrorCode = Extract<ErrorCode, `SB_ERR_PROXY_${string}`>;
 
 /** §16.6 step 4: the requests that create a dialog and are record-routed (not MESSAGE, OPTIONS, REGISTER). */
 const RECORD_ROUTED = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
@@ -462,7 +444,7 @@ export class Proxy implements RequestHandler, ContextHost {
     log?: Record<string, unknown>,
     level: 'debug' | 'info' | 'warn' = 'debug',
   ): void {
-    const { status, reason } = PROXY_ERRORS[code];
+    const { status, reason } = ERROR_CODES[code];
     tx.respond(createResponse(req, status, { reason, headers }));
     this.metrics?.relayed(status);
     this.logger[level]({ code, status, method: req.method, callId: req.callId(), source: tx.flow.remoteAddress, ...log }, 'request refused by the proxy');

@@ -54,6 +54,21 @@ export const ERROR_CODES = {
   SB_ERR_REG_FIRST_HOP_LACKS_OUTBOUND: { status: 439, reason: 'First Hop Lacks Outbound Support' },
   SB_ERR_REG_LOCATION_FULL: { status: 503, reason: 'Location Service Full' },
   SB_ERR_REG_STORE_FAILED: { status: 500, reason: 'Server Internal Error' },
+  SB_ERR_PROXY_URI_SCHEME: { status: 416, reason: 'Unsupported URI Scheme' },
+  SB_ERR_PROXY_NO_ROUTE: { status: 404, reason: 'No Route To Destination' },
+  SB_ERR_PROXY_TOO_MANY_HOPS: { status: 483, reason: 'Too Many Hops' },
+  SB_ERR_PROXY_LOOP: { status: 482, reason: 'Loop Detected' },
+  SB_ERR_PROXY_BAD_EXTENSION: { status: 420, reason: 'Bad Extension' },
+  SB_ERR_PROXY_AUTH_REQUIRED: { status: 407, reason: 'Proxy Authentication Required' },
+  SB_ERR_PROXY_AUTH_FAILED: { status: 403, reason: 'Forbidden' },
+  SB_ERR_PROXY_AUTH_RATE_LIMITED: { status: 403, reason: 'Too Many Failed Attempts' },
+  SB_ERR_PROXY_FROM_MISMATCH: { status: 403, reason: 'From Does Not Match Authenticated User' },
+  SB_ERR_PROXY_RELAY_DENIED: { status: 403, reason: 'Relaying Denied' },
+  SB_ERR_PROXY_UNKNOWN_USER: { status: 404, reason: 'Not Found' },
+  SB_ERR_PROXY_NOT_REGISTERED: { status: 480, reason: 'Temporarily Unavailable' },
+  SB_ERR_PROXY_NOT_IMPLEMENTED: { status: 501, reason: 'Not Implemented' },
+  SB_ERR_PROXY_DOMAIN_NOT_SERVED: { status: 404, reason: 'Domain Not Served' },
+  SB_ERR_PROXY_NO_TRANSACTION: { status: 481, reason: 'Call/Transaction Does Not Exist' },
 } as const satisfies Record<string, { status: number; reason: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
