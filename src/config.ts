@@ -20,6 +20,8 @@ export interface Config {
   tlsKey?: string;
   /** host[:port] written in Via and Record-Route instead of the bound address (NAT, containers) */
   advertise?: { host: string; port?: number };
+  /** HTTP admin endpoint (/metrics, /healthz); off when absent */
+  admin?: Listen;
   db: string;
   domains: string[];
   logLevel: LogLevel;

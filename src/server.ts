@@ -15,6 +15,7 @@ import { StreamTransport } from './transport/stream.js';
 import { WsTransport } from './transport/ws.js';
 import type { Transport } from './transport/transport.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
+import { AdminServer, type HealthReport } from './admin/admin-server.js';
 import { openDatabase, schemaVersion, type Database } from './store/database.js';
 import { UserStore } from './store/user-store.js';
 import { getOrCreateSecret } from './store/settings.js';
@@ -58,6 +59,7 @@ export class Server {
   readonly transactions: TransactionLayer;
   /** opened in start(): users, bindings and the nonce secret live here */
   db: Database | null = null;
+  admin: AdminServer | null = null;
   locations: SqliteLocationStore | null = null;
   registrar: Registrar | null = null;
   /** the stateful proxy (issue 6), the core's fallback handler once started */
@@ -192,6 +194,13 @@ export class Server {
       if (this.config.advertise) this.identity.addAddress(this.config.advertise.host, this.config.advertise.port ?? a.port);
       bound.push({ protocol: t.protocol, address: a.address, port: a.port });
     }
+    if (this.config.admin) {
+      const admin = new AdminServer({ ...this.config.admin, metrics: this.metrics, logger: this.logger, health: () => this.health() });
+      await admin.listen();
+      this.admin = admin;
+      const a = admin.address();
+      bound.push({ protocol: 'ADMIN', address: a.address, port: a.port });
+    }
     this.logger.info({ listen: bound.map((b) => `${b.protocol.toLowerCase()}:${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`), domains: this.config.domains }, 'switchboard started');
     return bound;
   }
@@ -288,7 +297,22 @@ export class Server {
     return proxy;
   }
 
+  /** /healthz: every listener bound and the database answering. */
+  health(): HealthReport {
+    const listeners = this.transports.map((t) => ({ protocol: t.protocol, ...t.address() }));
+    let database = false;
+    try {
+      database = this.db !== null && this.db.prepare('SELECT 1 AS one').get() !== undefined;
+    } catch {
+      database = false;
+    }
+    const ok = database && listeners.every((l) => l.port > 0);
+    return { ok, database, listeners, transactions: this.transactions.size, bindings: this.locations?.count() ?? 0 };
+  }
+
   async stop(): Promise<void> {
+    await this.admin?.close();
+    this.admin = null;
     this.proxy = null;
     await Promise.all(this.transports.map((t) => t.close()));
     this.locations?.stop();

@@ -20,6 +20,16 @@ function collect(fallbackPort: number) {
   };
 }
 
+function single(fallbackPort: number) {
+  return (value: string): Listen => {
+    try {
+      return parseListen(value, fallbackPort);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
 function repeat(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
@@ -58,6 +68,7 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   advertise?: string;
+  admin?: Listen;
   db: string;
   domain?: string[];
   logLevel: LogLevel;
@@ -113,6 +124,7 @@ export function buildConfig(o: ServeOptions): Config {
   if (config.minExpires > config.maxExpires) throw new InvalidArgumentError('--min-expires is above --max-expires');
   if (o.tlsCert) config.tlsCert = o.tlsCert;
   if (o.tlsKey) config.tlsKey = o.tlsKey;
+  if (o.admin) config.admin = o.admin;
   if (o.advertise) {
     const a = parseListen(o.advertise, 0);
     config.advertise = a.port ? { host: a.host, port: a.port } : { host: a.host };
@@ -135,6 +147,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate for TLS and WSS')
     .option('--tls-key <file>', 'PEM private key for TLS and WSS')
     .option('--advertise <host[:port]>', 'address written in Via and Record-Route (behind NAT or in a container)')
+    .option('--admin <host:port>', 'HTTP admin endpoint serving /metrics (Prometheus) and /healthz; off unless given', single(9090))
     .option('--db <path>', 'SQLite database file, created on first start', DEFAULTS.db)
     .option('--domain <name>', 'a SIP domain this server is responsible for, repeatable (default: the host name)', repeat)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
