@@ -299,15 +299,12 @@ start_server() { # $1 = sb|kam, $2 = mode
   local s=$1 mode=$2
   LOGF[$s]="$WORK/$s-$mode.log"
   if [ "$s" = sb ]; then
-    local db="$WORK/sb-$mode.db" auth=off runner=("$DIST/cli/main.js")
+    local db="$WORK/sb-$mode.db" auth=off
     cp "$WORK/sb-users.db" "$db"
-    if [ "$mode" = auth ]; then
-      auth=on
-      # SIPp 3.6.1 reads only the first challenge: list MD5 before SHA-256 (bench/serve-md5-first.mjs)
-      runner=("$BENCH/serve-md5-first.mjs" "$DIST")
-    fi
-    node "${runner[@]}" serve --udp "127.0.0.1:${PORT[sb]}" --domain "$DOMAIN" --db "$db" \
-      --auth "$auth" --udp-recv-buffer "$RECVBUF" --log-level warn >"${LOGF[sb]}" 2>&1 &
+    # SIPp 3.6.1 reads only the first challenge and knows only MD5: offer MD5 alone (as Kamailio does)
+    [ "$mode" = auth ] && auth=on
+    node "$DIST/cli/main.js" serve --udp "127.0.0.1:${PORT[sb]}" --domain "$DOMAIN" --db "$db" \
+      --auth "$auth" --digest-algorithms md5 --udp-recv-buffer "$RECVBUF" --log-level warn >"${LOGF[sb]}" 2>&1 &
     MAIN[sb]=$!
     PIDS[sb]=${MAIN[sb]}
     wait_listening sb
@@ -546,7 +543,7 @@ log "  network namespace: $([ "${SB_IN_NETNS:-}" = 1 ] && echo 'private, lo only
 log "  users: $USERS (user0..user$((USERS - 1)), password pw<N>, one Contact each); steps of ${HOLD} s after a ${WARM_SECS} s warm-up at ${WARM_RATE}/s; servers interleaved at each rate"
 log "  SIPp: -buff_size 4194304, one UDP socket, -l 3 s of calls, retransmissions T1 500 ms (max 5)"
 log "  UDP receive buffer asked by both servers: $RECVBUF bytes (Switchboard --udp-recv-buffer; Kamailio -b, the ceiling of its SO_RCVBUF probing); the kernel doubles it"
-[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, one transaction per event-loop turn, the 200 sent after the commit); --log-level warn$([[ ,$MODES, == *,auth,* ]] && echo '; auth: 401 lists MD5 first (bench/serve-md5-first.mjs, for SIPp)')"
+[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, one transaction per event-loop turn, the 200 sent after the commit); --log-level warn$([[ ,$MODES, == *,auth,* ]] && echo '; auth: --digest-algorithms md5 (SIPp reads only the first challenge)')"
 [[ ,$SERVERS, == *,kam,* ]] && log "  Kamailio: scripts/kamailio-registrar.cfg, 2 UDP workers (-n 2), stateless (sl), usrloc in memory (db_mode 0); auth: auth_db + db_sqlite subscriber table, HA1 stored (calculate_ha1 0), qop=auth, no nonce-count tracking"
 
 node "$BENCH/make-users.mjs" --dist "$DIST" --count "$USERS" --domain "$DOMAIN" \
