@@ -69,6 +69,8 @@ CONC_RATE=1000
 CONC_MS=30000
 CONC_SERVERS=""
 RECVBUF=4194304
+# Kamailio shared memory (MiB): its transactions live there; 256 ran out at 2,000 calls/s
+KAM_SHM=${KAM_SHM:-1024}
 BUILD=0
 KEEP=0
 SB_PORT=5070
@@ -311,7 +313,7 @@ start_server() { # $1 = sb|kam
     mkdir -p "$WORK/kam-run"
     # -b: ceiling of Kamailio's receive-buffer auto-probing = the size Switchboard asks for
     kamailio -f "$REPO/scripts/kamailio-proxy.cfg" -DD -E -Y "$WORK/kam-run" -w "$WORK" \
-      -l "udp:127.0.0.1:${PORT[kam]}" -n 2 -b "$RECVBUF" -m 256 -M 16 \
+      -l "udp:127.0.0.1:${PORT[kam]}" -n 2 -b "$RECVBUF" -m "$KAM_SHM" -M 16 \
       -A "UAS_URI=\"sip:127.0.0.1:${UAS_PORT[kam]}\"" >"${LOGF[kam]}" 2>&1 &
     MAIN[kam]=$!
     wait_listening kam
@@ -546,7 +548,7 @@ log "  call: INVITE/(100)/180/200/ACK/(${CALL_MS} ms)/BYE/200; steps of ${HOLD} 
 log "  SIPp UAC and UAS: -buff_size 4194304, one UDP socket each, T1 500 ms (max 5 retransmissions)"
 log "  UDP receive buffer asked by both servers: $RECVBUF bytes (Switchboard --udp-recv-buffer; Kamailio -b)"
 [[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: serve --auth off --log-level warn, the UAS registered as bob@$DOMAIN, the UAC calls sip:bob@$DOMAIN"
-[[ ,$SERVERS, == *,kam,* ]] && log "  Kamailio: scripts/kamailio-proxy.cfg, 2 UDP workers (-n 2), record_route + t_relay (tm) to the UAS (\$du), -m 256 MiB shared memory"
+[[ ,$SERVERS, == *,kam,* ]] && log "  Kamailio: scripts/kamailio-proxy.cfg, 2 UDP workers (-n 2), record_route + t_relay (tm) to the UAS (\$du), -m $KAM_SHM MiB shared memory"
 
 for s in ${SERVERS//,/ } ${CONC_SERVERS//,/ }; do case "$s" in sb|kam) ;; *) die "unknown server $s (sb, kam)" ;; esac; done
 
