@@ -210,40 +210,6 @@ stop_server() { # $1 = server
 }
 
 # last line of a -trace_stat file -> R_CREATED R_OK R_FAILED R_RETRANS R_ELAPSED_US R_P50 R_P99 R_FAILS
-parse_stat() {
-  R_CREATED=0 R_OK=0 R_FAILED=0 R_RETRANS=0 R_ELAPSED_US=1 R_P50="-" R_P99="-" R_FAILS=""
-  if [ ! -s "$1" ]; then R_FAILS="no SIPp statistics (see its stderr file)"; return 0; fi
-  local out
-  out=$(awk -F';' '
-    NR == 1 { for (i = 1; i <= NF; i++) { col[$i] = i; name[i] = $i }; next }
-    { last = $0 }
-    END {
-      n = split(last, v, ";")
-      split(v[col["StartTime"]], s, "\t"); split(v[col["CurrentTime"]], c, "\t")
-      el = int((c[3] - s[3]) * 1000000); if (el < 1) el = 1
-      fails = ""
-      for (k in col) if (k ~ /^Failed.*\(C\)$/ && k != "FailedCall(C)" && v[col[k]] > 0) fails = fails sprintf("%s=%s ", k, v[col[k]])
-      for (k in col) if ((k == "OutOfCallMsgs(C)" || k == "DeadCallMsgs(C)" || k == "FatalErrors(C)") && v[col[k]] > 0) fails = fails sprintf("%s=%s ", k, v[col[k]])
-      # percentiles from the response-time repartition (bucket bounds, ms)
-      tot = 0; m = 0
-      for (i = col["ResponseTimeRepartition1"] + 1; i <= n; i++) {
-        if (name[i] !~ /^ResponseTimeRepartition1_/) break
-        m++; cnt[m] = v[i] + 0; lab[m] = substr(name[i], 26); tot += cnt[m]
-      }
-      p50 = "-"; p99 = "-"; acc = 0
-      for (i = 1; i <= m; i++) {
-        acc += cnt[i]
-        if (p50 == "-" && tot > 0 && acc >= 0.50 * tot) p50 = lab[i]
-        if (p99 == "-" && tot > 0 && acc >= 0.99 * tot) p99 = lab[i]
-      }
-      gsub(/ /, "_", fails)
-      printf "%d %d %d %d %d %s %s %s\n", v[col["TotalCallCreated"]], v[col["SuccessfulCall(C)"]], v[col["FailedCall(C)"]], v[col["Retransmissions(C)"]], el, p50, p99, (fails == "" ? "-" : fails)
-    }' "$1")
-  read -r R_CREATED R_OK R_FAILED R_RETRANS R_ELAPSED_US R_P50 R_P99 R_FAILS <<<"$out"
-  if [ "$R_FAILS" = "-" ]; then R_FAILS=""; fi
-  R_FAILS=${R_FAILS//_/ }
-  return 0
-}
 
 # --- one step: the UAS in the background, then the UAC ------------------------
 
