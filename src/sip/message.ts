@@ -143,6 +143,15 @@ export abstract class SipMessage {
 
   // ------------------------------------------------------------ typed, lazily parsed
 
+  /**
+   * Drops the typed values parsed so far (they are parsed again if asked
+   * for). A transaction that keeps its request only to match retransmissions
+   * calls this so the parsed objects do not live for Timer J.
+   */
+  releaseParsed(): void {
+    if (this.typed.size) this.typed.clear();
+  }
+
   /** The cached typed value of a header, or NOT_PARSED (no closure: this is on every hot path). */
   private peek(name: string): unknown {
     const c = this.typed.get(name);

@@ -325,6 +325,9 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
     const bytes = serialize(res);
     this.lastResponse = res;
     this.lastBytes = bytes;
+    // a final response: from now on the request only matches retransmissions (by key),
+    // so its parsed header values need not live for Timer J / H
+    if (res.status >= 200) this.request.releaseParsed();
     this.sending = true;
     let ok = false;
     try {
