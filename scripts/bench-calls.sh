@@ -193,21 +193,6 @@ start_server() { # $1 = sb|kam
   log "   ${NAME[$s]}: pids ${PIDS[$s]}; UDP 127.0.0.1:${PORT[$s]}, socket receive buffer (kernel, ss rb) $(rcvbuf_of "${PORT[$s]}") bytes; UAS 127.0.0.1:${UAS_PORT[$s]}"
 }
 
-stop_server() { # $1 = server
-  local s=$1 pid i
-  [ -n "${MAIN[$s]:-}" ] || return 0
-  kill -TERM "${MAIN[$s]}" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    kill -0 "${MAIN[$s]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  for pid in ${PIDS[$s]:-}; do
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  done
-  wait "${MAIN[$s]}" 2>/dev/null || true
-  unset "MAIN[$s]"
-  PIDS[$s]=""
-}
 
 # last line of a -trace_stat file -> R_CREATED R_OK R_FAILED R_RETRANS R_ELAPSED_US R_P50 R_P99 R_FAILS
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by bench-register.sh and bench-calls.sh (sourced): logging, /proc
 # readers for CPU, scheduler wait, drops and memory, waiting for a server to
-# listen, and parse_stat for SIPp statistics. Uses the caller's PORT, PIDS,
+# listen, stopping a server by its PIDs, and parse_stat for SIPp statistics. Uses the caller's PORT, PIDS,
 # MAIN and CLK_TCK.
 
 log() { printf '%s\n' "$*"; }
@@ -170,4 +170,20 @@ parse_stat() {
   if [ "$R_FAILS" = "-" ]; then R_FAILS=""; fi
   R_FAILS=${R_FAILS//_/ }
   return 0
+}
+
+stop_server() { # $1 = server
+  local s=$1 pid i
+  [ -n "${MAIN[$s]:-}" ] || return 0
+  kill -TERM "${MAIN[$s]}" 2>/dev/null || true
+  for i in $(seq 1 50); do
+    kill -0 "${MAIN[$s]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  for pid in ${PIDS[$s]:-}; do
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  done
+  wait "${MAIN[$s]}" 2>/dev/null || true
+  unset "MAIN[$s]"
+  PIDS[$s]=""
 }

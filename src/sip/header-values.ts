@@ -273,18 +273,10 @@ function parseViaSentBy(v: string, i: number, protocol: string, transport: strin
   let port: number | undefined;
   let j = i < n && isWs(v.charCodeAt(i)) ? skipWs(v, i) : i;
   if (j < n && v.charCodeAt(j) === 0x3a) {
-    j = skipWs(v, j + 1);
-    const ps = j;
-    let p = 0;
-    while (j < n) {
-      const c = v.charCodeAt(j);
-      if (c < 0x30 || c > 0x39) break;
-      p = p * 10 + (c - 0x30);
-      j++;
-    }
-    if (j === ps || j - ps > 5 || p > 65535) return null;
+    const p = scanDigits(v, skipWs(v, j + 1), 5);
+    if (p < 0 || p > 65535) return null;
     port = p;
-    i = j;
+    i = digitsEnd;
   }
   const params = scanParams(v, i, false);
   if (params === null) return null;
@@ -448,17 +440,10 @@ export interface CSeq {
 
 export function parseCSeq(v: string): CSeq | null {
   const n = v.length;
-  let i = skipWs(v, 0);
-  const ds = i;
-  let seq = 0;
-  while (i < n) {
-    const c = v.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) break;
-    seq = seq * 10 + (c - 0x30);
-    i++;
-  }
+  const seq = scanDigits(v, skipWs(v, 0), 10);
   // §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
-  if (i === ds || i - ds > 10 || seq > 0xffffffff) return null;
+  if (seq < 0 || seq > 0xffffffff) return null;
+  let i = digitsEnd;
   const ws = i;
   i = skipWs(v, i);
   if (i === ws) return null;
@@ -471,18 +456,29 @@ export function parseCSeq(v: string): CSeq | null {
 }
 
 /** Parses a non-negative decimal integer header (Max-Forwards, Expires, Content-Length…). */
-export function parseUint(v: string, max = 0xffffffff): number | null {
-  const len = v.length;
-  let i = skipWs(v, 0);
-  const ds = i;
+/** Where the last scanDigits() stopped. */
+let digitsEnd = 0;
+
+/**
+ * Reads the decimal digits at s[i] (at most maxDigits of them): their value,
+ * or -1 when there is none or too many. The end index is left in digitsEnd.
+ */
+function scanDigits(s: string, i: number, maxDigits: number): number {
+  const start = i;
   let n = 0;
-  while (i < len) {
-    const c = v.charCodeAt(i);
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
     if (c < 0x30 || c > 0x39) break;
     n = n * 10 + (c - 0x30);
     i++;
   }
-  if (i === ds || i - ds > 10 || skipWs(v, i) !== len) return null;
+  digitsEnd = i;
+  return i === start || i - start > maxDigits ? -1 : n;
+}
+
+export function parseUint(v: string, max = 0xffffffff): number | null {
+  const n = scanDigits(v, skipWs(v, 0), 10);
+  if (n < 0 || skipWs(v, digitsEnd) !== v.length) return null;
   return n > max ? null : n;
 }
 
