@@ -57,6 +57,7 @@ export class SipCore implements TransportSink {
   readonly clock: Clock;
   private readonly limits: Partial<ParseLimits>;
   private readonly received;
+  private readonly responseCounters = new Map<number, { inc(): void }>();
   private readonly sent;
 
   constructor(opts: CoreOptions) {
@@ -198,7 +199,7 @@ export class SipCore implements TransportSink {
     const res = createResponse(msg, err.status, { reason: err.reason });
     // the Via may be what is broken: answer to the source of the request
     this.sendBytes(serialize(res), flow);
-    this.metrics.responsesSent.labels(String(err.status)).inc();
+    this.countResponse(err.status);
     return true;
   }
 
@@ -208,6 +209,16 @@ export class SipCore implements TransportSink {
       { code: err.code, reason: err.message, kind, remote: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.protocol, bytes: data?.length },
       'unparseable message dropped',
     );
+  }
+
+  /** Counts a response we send; label children are kept per status so the hot path does no label lookup. */
+  private countResponse(status: number): void {
+    let c = this.responseCounters.get(status);
+    if (c === undefined) {
+      c = this.metrics.responsesSent.labels(String(status));
+      this.responseCounters.set(status, c);
+    }
+    c.inc();
   }
 
   sendBytes(bytes: Buffer, flow: Flow): boolean {
@@ -224,7 +235,7 @@ export class SipCore implements TransportSink {
    * source port; otherwise to the received address at the Via's port.
    */
   sendResponse(res: SipResponse, flow: Flow, bytes: Buffer = serialize(res)): boolean {
-    this.metrics.responsesSent.labels(String(res.status)).inc();
+    this.countResponse(res.status);
     if (flow.reliable) {
       if (!flow.closed) return this.sendBytes(bytes, flow);
       const via = res.topVia();
