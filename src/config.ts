@@ -33,6 +33,8 @@ export interface Config {
   maxConnections: number;
   idleTimeoutMs: number;
   udpRecvBufferSize: number;
+  /** registrar: at most one database commit per this many ms (group commit); 0 = every event-loop turn */
+  commitWindowMs: number;
   /** digest authentication of REGISTER (and, with the proxy, of calls); false only for test labs */
   auth: boolean;
   /** REGISTER expiry bounds, seconds (RFC 3261 §10.2.1.1, §10.3 step 7) */
@@ -69,6 +71,7 @@ export const DEFAULTS: Config = {
   maxConnections: 10_000,
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
+  commitWindowMs: 2,
   auth: true,
   defaultExpires: 3600,
   minExpires: 60,

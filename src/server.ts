@@ -215,6 +215,7 @@ export class Server {
       logger: this.logger.child({ component: 'location' }),
       onExpired: (removed) => m.unregistrations.labels('expired').inc(removed.length),
       onCommit: () => m.storeCommits.inc(),
+      commitWindowMs: c.commitWindowMs,
     });
     const users = new UserStore(db, this.clock);
     const auth = c.auth

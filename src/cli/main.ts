@@ -59,6 +59,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
 interface ServeOptions {
   udp?: Listen[];
   tcp?: Listen[];
@@ -79,6 +85,7 @@ interface ServeOptions {
   maxConnections: number;
   idleTimeout: number;
   udpRecvBuffer: number;
+  commitWindow: number;
   auth: 'on' | 'off';
   defaultExpires: number;
   minExpires: number;
@@ -110,6 +117,7 @@ export function buildConfig(o: ServeOptions): Config {
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeout * 1000,
     udpRecvBufferSize: o.udpRecvBuffer,
+    commitWindowMs: o.commitWindow,
     auth: o.auth !== 'off',
     defaultExpires: o.defaultExpires,
     minExpires: o.minExpires,
@@ -158,6 +166,7 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
     .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
     .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
+    .option('--commit-window <ms>', 'group commit of registrations: at most one database commit per this many ms; 200 OKs wait for their commit (0: commit every event-loop turn)', nonNegativeInt, DEFAULTS.commitWindowMs)
     .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER and of calls from our users (off: open registrar and proxy for test labs)').choices(['on', 'off']).default('on'))
     .option('--default-expires <seconds>', 'binding lifetime when a REGISTER names none', positiveInt, DEFAULTS.defaultExpires)
     .option('--min-expires <seconds>', 'shortest binding accepted (shorter gets 423 Interval Too Brief)', positiveInt, DEFAULTS.minExpires)

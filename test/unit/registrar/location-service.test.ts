@@ -109,6 +109,68 @@ describe('SqliteLocationStore', () => {
     expect(new Set(order.map((o) => o.replace(/^done \d+ /, '')))).toEqual(new Set(['rows=50 err=null']));
   });
 
+  describe('group commit (commitWindowMs)', () => {
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const aorN = (i: number) => `sip:user${i}@example.com`;
+    const bindingN = (i: number) => binding({ aor: aorN(i), contact: `sip:user${i}@192.0.2.10`, key: `uri sip:user${i}@192.0.2.10` });
+
+    it('commits the first change after a quiet spell in the next turn', async () => {
+      const s = new SqliteLocationStore({ db, clock, commitWindowMs: 200 });
+      const done = vi.fn();
+      s.apply(aorN(0), [bindingN(0)], [], done);
+      await turn();
+      expect(done).toHaveBeenCalledWith(null);
+      expect(s.commits).toBe(1);
+      s.stop();
+    });
+
+    it('holds changes made within the window and writes them in one commit when it ends, answering no one before', async () => {
+      const s = new SqliteLocationStore({ db, clock, commitWindowMs: 150 });
+      s.apply(aorN(0), [bindingN(0)], []);
+      await turn();
+      expect(s.commits).toBe(1);
+      const done: number[] = [];
+      // changes in several later turns, all inside the window that the first commit opened
+      for (let i = 1; i <= 5; i++) {
+        s.apply(aorN(i), [bindingN(i)], [], (err) => done.push(err === null ? rowCount() : -1));
+        await turn();
+      }
+      expect(s.commits).toBe(1);
+      expect(done).toEqual([]);
+      expect(rowCount()).toBe(1);
+      expect(s.pendingChanges).toBe(5);
+      await wait(300);
+      expect(s.commits).toBe(2);
+      // every waiter ran after the one commit that holds all five rows
+      expect(done).toEqual([6, 6, 6, 6, 6]);
+      s.stop();
+    });
+
+    it('does not wait for the window once a batch is large', async () => {
+      const s = new SqliteLocationStore({ db, clock, commitWindowMs: 60_000 });
+      s.apply(aorN(0), [bindingN(0)], []);
+      await turn();
+      for (let i = 1; i <= 600; i++) s.apply(aorN(i), [bindingN(i)], []);
+      await turn();
+      expect(s.commits).toBe(2);
+      expect(rowCount()).toBe(601);
+      s.stop();
+    });
+
+    it('stop() writes what waits for the window at once', async () => {
+      const s = new SqliteLocationStore({ db, clock, commitWindowMs: 60_000 });
+      s.apply(aorN(0), [bindingN(0)], []);
+      await turn();
+      const done = vi.fn();
+      s.apply(aorN(1), [bindingN(1)], [], done);
+      await turn();
+      expect(done).not.toHaveBeenCalled();
+      s.stop();
+      expect(done).toHaveBeenCalledWith(null);
+      expect(rowCount()).toBe(2);
+    });
+  });
+
   it('replaces a binding with the same key and removes by key', async () => {
     store.apply(AOR, [binding({ cseq: 1 })], []);
     store.apply(AOR, [binding({ cseq: 2, expiresAt: T0 + 60_000 })], []);
@@ -260,7 +322,7 @@ describe('SqliteLocationStore', () => {
       old.close();
 
       const d = openDatabase(path);
-      expect(schemaVersion(d)).toBe(4);
+      expect(schemaVersion(d)).toBe(5);
       const s = new SqliteLocationStore({ db: d, clock });
       expect(s.lookup(AOR, T0).map((b) => [b.key, b.contactHeader]).sort()).toEqual([
         ['inst urn:uuid:1', '<sip:inst@h>'],
