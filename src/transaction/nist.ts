@@ -123,7 +123,10 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
       // §17.2.2: Timer J, 64·T1 on unreliable transports, zero on reliable ones
       const j = this.timerValues.J;
       if (j === 0) this.fire('timer J', undefined);
-      else this.startStateTimer('J', j);
+      else {
+        this.shedForWait();
+        this.startStateTimer('J', j);
+      }
     } else if (state === 'terminated') {
       this.cancelTimers();
       this.host.remove(this);

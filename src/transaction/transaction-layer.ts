@@ -84,6 +84,7 @@ import { NonInviteServerTransaction } from './nist.js';
 import { TimerQueues } from './timer-queue.js';
 import { DEFAULT_TIMER_BASE, timerValues, type TimerValues } from './timers.js';
 import {
+  detached,
   emptyStats,
   MAGIC_COOKIE,
   type ServerTransactionBase,
@@ -332,8 +333,13 @@ export class TransactionLayer {
       }
     }
 
-    const created = this.addServer(req, flow, key, via, cookie);
+    const created = this.addServer(req, flow, detached(key), via, cookie);
     if (mergeCallId !== undefined) {
+      // mergeCheck filed only requests with a From tag and a CSeq
+      created.mergeFromTag = req.fromTag() ?? '';
+      created.mergeSeq = req.cseq()?.seq ?? 0;
+      created.mergeCSeqMethod = req.cseq()?.method ?? '';
+      mergeCallId = detached(mergeCallId);
       created.mergeCallId = mergeCallId;
       created.mergeNext = this.merges.get(mergeCallId);
       this.merges.set(mergeCallId, created);
@@ -368,7 +374,7 @@ export class TransactionLayer {
   /** §17.2.3 with the cookie: the transaction with this branch whose method and sent-by match. */
   private findServer(branch: string, via: Via, method: string): ServerTx | undefined {
     for (let t = this.servers.get(branch); t !== undefined; t = t.chainNext as ServerTx | undefined) {
-      if (t.request.method === method && t.viaPort === via.port && t.viaHost === via.host) return t;
+      if (t.method === method && t.viaPort === via.port && t.viaHost === via.host) return t;
     }
     return undefined;
   }
@@ -386,7 +392,7 @@ export class TransactionLayer {
       req.method === 'INVITE'
         ? new InviteServerTransaction(this.host, key, req, flow)
         : new NonInviteServerTransaction(this.host, key, req, flow);
-    tx.viaHost = via.host;
+    tx.viaHost = detached(via.host);
     tx.viaPort = via.port;
     if (cookie) {
       tx.chainNext = this.servers.get(key);
@@ -552,8 +558,7 @@ function mergeCheck(req: SipRequest, head: ServerTransactionBase): number {
   let n = 0;
   for (let t: ServerTransactionBase | undefined = head; t !== undefined && n < MAX_CHAIN; t = t.mergeNext) {
     n++;
-    const c = t.request.cseq();
-    if (c && c.seq === cseq.seq && c.method === cseq.method && t.request.fromTag() === fromTag) return -1;
+    if (t.mergeSeq === cseq.seq && t.mergeCSeqMethod === cseq.method && t.mergeFromTag === fromTag) return -1;
   }
   return n;
 }

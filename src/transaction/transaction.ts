@@ -5,7 +5,7 @@
  * machine reaches its layer (timers, senders, counters, the table).
  */
 import { randomBytes } from 'node:crypto';
-import type { SipRequest, SipResponse } from '../sip/message.js';
+import { SipResponse, type SipRequest } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { serialize } from '../sip/serializer.js';
 import type { Flow, Target } from '../transport/transport.js';
@@ -294,6 +294,9 @@ export abstract class Transaction implements TimerTarget {
 export abstract class ServerTransactionBase extends Transaction implements ServerTransaction {
   abstract override readonly kind: 'ist' | 'nist';
   abstract override state: IstState | NistState;
+  /** the request's method, which §17.2.3 matching compares */
+  readonly method: string;
+  private req: SipRequest | undefined;
   lastResponse: SipResponse | undefined = undefined;
   /** the last response as sent, kept for retransmission */
   protected lastBytes: Buffer | undefined = undefined;
@@ -306,14 +309,42 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   mergeCallId: string | undefined = undefined;
   /** the next transaction filed under the same Call-ID */
   mergeNext: ServerTransactionBase | undefined = undefined;
+  /** the From tag and CSeq the merge check compares (kept apart: the request may be let go) */
+  mergeFromTag = '';
+  mergeSeq = 0;
+  mergeCSeqMethod = '';
 
   constructor(
     host: TransactionHost,
     key: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly flow: Flow,
   ) {
     super(host, key, flow.reliable);
+    this.req = request;
+    this.method = request.method;
+  }
+
+  get request(): SipRequest {
+    if (this.req === undefined) throw new Error(`server transaction ${this.key}: its request was let go when it completed`);
+    return this.req;
+  }
+
+  /**
+   * §17.2.2: over an unreliable transport a completed non-INVITE transaction
+   * waits Timer J (64·T1, 32 s) only to answer retransmissions with its
+   * final response. That needs the key, method and sent-by (matching), the
+   * response bytes, and the response's status and top Via (§18.2.2 routing
+   * of the resend). The request and the rest of the response are let go, so
+   * that a registrar answering thousands of REGISTERs a second does not hold
+   * 32 s of parsed messages; `request` throws from then on (nothing reads it
+   * after the final response) and `lastResponse` keeps status, reason and
+   * top Via only.
+   */
+  protected shedForWait(): void {
+    this.req = undefined;
+    const res = this.lastResponse;
+    if (res !== undefined) this.lastResponse = routingStub(res);
   }
 
   abstract respond(res: SipResponse): void;
@@ -327,7 +358,7 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
     this.lastBytes = bytes;
     // a final response: from now on the request only matches retransmissions (by key),
     // so its parsed header values need not live for Timer J / H
-    if (res.status >= 200) this.request.releaseParsed();
+    if (res.status >= 200) this.req?.releaseParsed();
     this.sending = true;
     let ok = false;
     try {
@@ -415,6 +446,28 @@ export abstract class ClientTransactionBase extends Transaction implements Clien
     this.failure = failure;
     this.passResponse(createResponse(this.request, failure === 'timeout' ? 408 : 503));
   }
+}
+
+/** A response reduced to what routing a resend reads (§18.2.2): the status line and the top Via. */
+function routingStub(res: SipResponse): SipResponse {
+  const stub = new SipResponse(res.status, res.reason);
+  for (const h of res.headers) {
+    if (h.name === 'via') {
+      stub.headers = [h];
+      break;
+    }
+  }
+  return stub;
+}
+
+/**
+ * A copy of a string that shares no memory with the string it was cut
+ * from. V8 represents a long substring as a view of its parent, so a
+ * branch cut from a message would otherwise keep the whole header text
+ * alive as long as the transaction is filed under it.
+ */
+export function detached(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
 }
 
 // ---------------------------------------------------------------- branches

@@ -196,3 +196,60 @@ describe('non-INVITE server transaction: timers and transports (§17.2.2)', () =
     expect(s.tx.state).toBe('terminated');
   });
 });
+
+describe('non-INVITE server transaction: what Completed keeps for Timer J (§17.2.2)', () => {
+  it('over UDP lets go of the request and keeps the status line and top Via of the response, and the resend is unchanged', () => {
+    const routed: Array<{ status: number; via: string | undefined; headers: number }> = [];
+    const h = harness({
+      sendResponse: (res, bytes, flow) => {
+        routed.push({ status: res.status, via: res.get('via'), headers: res.headers.length });
+        return flow.send(bytes);
+      },
+    });
+    const flow = h.flow('UDP');
+    const req = request({ method: 'REGISTER', transport: 'UDP', branch: 'z9hG4bKsame-branch-77' });
+    h.layer.receiveRequest(req, flow);
+    const tx = h.rec.requests[0]!.tx;
+    expect(tx.request).toBe(req);
+    const res = createResponse(req, 200, { headers: [['Contact', '<sip:a@192.0.2.1>;expires=60'], ['Expires', '60']] });
+    tx.respond(res);
+    expect(tx.state).toBe('completed');
+    expect(() => tx.request).toThrow(/let go/);
+    expect(tx.lastResponse?.status).toBe(200);
+    expect(tx.lastResponse?.reason).toBe('OK');
+    expect(tx.lastResponse?.headers.map((x) => x.name)).toEqual(['via']);
+    // a retransmission still matches (key, method, sent-by) and gets the same bytes, routed by the same Via
+    h.layer.receiveRequest(request({ method: 'REGISTER', transport: 'UDP', branch: 'z9hG4bKsame-branch-77' }), flow);
+    expect(h.layer.stats().retransmissionsAbsorbed).toBe(1);
+    expect(flow.sent).toHaveLength(2);
+    expect(flow.sent[1]!.equals(flow.sent[0]!)).toBe(true);
+    expect(routed[1]!.via).toBe(routed[0]!.via);
+    expect(routed[1]!.status).toBe(200);
+    expect(routed[0]!.headers).toBeGreaterThan(1);
+    expect(routed[1]!.headers).toBe(1);
+    h.clock.advance(64 * 500);
+    expect(h.layer.size).toBe(0);
+  });
+
+  it('over TCP (Timer J = 0) and in Trying/Proceeding keeps its request', () => {
+    const s = setup('UDP');
+    s.tx.respond(createResponse(s.req, 100));
+    expect(s.tx.request).toBe(s.req);
+    expect(s.tx.lastResponse?.headers.length).toBeGreaterThan(1);
+    const t = setup('TCP');
+    t.tx.respond(createResponse(t.req, 200));
+    expect(t.tx.request).toBe(t.req);
+  });
+
+  it('a merged request (§8.2.2.2) is still recognised while the first waits in Completed without its request', () => {
+    const h = harness();
+    const flow = h.flow('UDP');
+    const first = request({ method: 'OPTIONS', transport: 'UDP', branch: 'z9hG4bKfirst' });
+    h.layer.receiveRequest(first, flow);
+    h.rec.requests[0]!.tx.respond(createResponse(first, 200));
+    // same From tag, Call-ID and CSeq, another branch: arrived by another path
+    h.layer.receiveRequest(request({ method: 'OPTIONS', transport: 'UDP', branch: 'z9hG4bKsecond' }), flow);
+    expect(h.layer.stats().merged482).toBe(1);
+    expect(flow.sent.at(-1)!.toString('latin1')).toMatch(/^SIP\/2\.0 482 /);
+  });
+});
