@@ -346,6 +346,9 @@ export class Registrar implements RequestHandler {
       if (u.upserts.length) this.metrics?.registered(u.upserts.length);
       if (u.removed.length) this.metrics?.unregistered(u.removed.length, 'request');
       if (expired.length) this.metrics?.unregistered(expired.length, 'expired');
+      const level = added || u.removed.length ? 'info' : 'debug';
+      // a refresh is the common case: its log fields are built only when debug is on
+      if (!this.logger.isLevelEnabled(level)) return;
       const fields = {
         aor,
         added,
@@ -356,8 +359,7 @@ export class Registrar implements RequestHandler {
         transport: tx.flow.protocol,
         outbound: u.outbound || undefined,
       };
-      if (added || u.removed.length) this.logger.info(fields, 'registration updated');
-      else this.logger.debug(fields, 'registration refreshed');
+      this.logger[level](fields, level === 'info' ? 'registration updated' : 'registration refreshed');
     });
     // RFC 5626 §6: the 200 of an Outbound registration requires outbound; on
     // our own flows it tells the client how often to send keepalives.
@@ -381,7 +383,7 @@ export class Registrar implements RequestHandler {
     for (const h of extra) headers.push(h);
     headers.push(['Supported', SUPPORTED_HEADER]);
     // §10.3 step 8 / §20.17: a Date header helps clients without a clock.
-    headers.push(['Date', new Date(now).toUTCString()]);
+    headers.push(['Date', httpDate(now)]);
     return createResponse(req, 200, { headers });
   }
 
@@ -482,6 +484,19 @@ function sameContact(b: Binding, text: string, uri: Uri): boolean {
 
 function isInvalidHost(host: string): boolean {
   return host.toLowerCase().endsWith('.invalid');
+}
+
+let dateSecond = NaN;
+let dateText = '';
+
+/** §20.17 Date (RFC 1123 form) of a time in ms; formatted once per second, not per response. */
+function httpDate(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
 }
 
 function hostPort(address: string, port: number): string {
