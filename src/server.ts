@@ -21,6 +21,7 @@ import { UserStore } from './store/user-store.js';
 import { getOrCreateSecret } from './store/settings.js';
 import { DigestAuthenticator } from './auth/digest-auth.js';
 import { SqliteLocationStore } from './registrar/location-service.js';
+import { InlineBindingWriter, ThreadBindingWriter } from './registrar/binding-writer.js';
 import { Registrar } from './registrar/registrar.js';
 import { Proxy } from './proxy/proxy.js';
 import { DnsResolver } from './proxy/resolver.js';
@@ -216,6 +217,11 @@ export class Server {
       onExpired: (removed) => m.unregistrations.labels('expired').inc(removed.length),
       onCommit: () => m.storeCommits.inc(),
       commitWindowMs: c.commitWindowMs,
+      // SQLite work off the event loop that answers SIP (an in-memory database cannot be shared)
+      writer: (d) =>
+        d.memory || !ThreadBindingWriter.available()
+          ? new InlineBindingWriter(d)
+          : new ThreadBindingWriter(d.name, d, this.logger.child({ component: 'location' })),
     });
     const users = new UserStore(db, this.clock);
     const auth = c.auth
@@ -316,8 +322,9 @@ export class Server {
     this.admin = null;
     this.proxy = null;
     await Promise.all(this.transports.map((t) => t.close()));
-    this.locations?.stop();
+    const locations = this.locations;
     this.locations = null;
+    await locations?.close();
     this.db?.close();
     this.db = null;
     this.logger.info('switchboard stopped');

@@ -22,6 +22,7 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Database } from '../store/database.js';
+import { COLUMNS, InlineBindingWriter, type BatchRow, type BindingWriter, type UpsertParams } from './binding-writer.js';
 import { compareBindings, type Binding, type BindingTransport } from './binding.js';
 
 /** What the proxy sees of the registrar (DESIGN.md: proxy imports only this). */
@@ -58,6 +59,12 @@ export interface LocationStoreOptions {
    * its --commit-window).
    */
   commitWindowMs?: number;
+  /**
+   * Builds the writer of the batches (default: InlineBindingWriter on `db`,
+   * which commits inside flush(); the server passes a ThreadBindingWriter
+   * for a database file).
+   */
+  writer?(db: Database): BindingWriter;
 }
 
 /** A batch this large is committed in the next turn without waiting for the window. */
@@ -87,13 +94,6 @@ interface BindingRow {
   updated_at: number;
 }
 
-type UpsertParams = [
-  string, string, string, string, number | null, number, string, number,
-  string | null, string, string, string | null, string | null, number | null, string | null, number,
-];
-
-const COLUMNS =
-  'aor, binding_key, contact, contact_header, q, expires_at, call_id, cseq, user_agent, received, transport, flow_id, instance_id, reg_id, path, updated_at';
 
 function toBinding(r: BindingRow): Binding {
   let path: string[] = [];
@@ -157,7 +157,9 @@ export class SqliteLocationStore implements LocationService {
   private readonly sweepIntervalMs: number;
   private readonly onCommit: LocationStoreOptions['onCommit'];
   private readonly onExpired: LocationStoreOptions['onExpired'];
-  private readonly writeBatch: (changes: Change[]) => void;
+  private readonly writer: BindingWriter;
+  /** batches handed to the writer and not yet committed */
+  private inFlight = 0;
   private readonly selectAorStmt;
 
   constructor(opts: LocationStoreOptions) {
@@ -169,25 +171,8 @@ export class SqliteLocationStore implements LocationService {
     this.onExpired = opts.onExpired;
     this.commitWindowMs = opts.commitWindowMs ?? 0;
     const db = opts.db;
-    const upsert = db.prepare<UpsertParams>(
-      `INSERT INTO bindings (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (aor, binding_key) DO UPDATE SET
-         contact = excluded.contact, contact_header = excluded.contact_header, q = excluded.q,
-         expires_at = excluded.expires_at, call_id = excluded.call_id, cseq = excluded.cseq,
-         user_agent = excluded.user_agent, received = excluded.received, transport = excluded.transport,
-         flow_id = excluded.flow_id, instance_id = excluded.instance_id, reg_id = excluded.reg_id,
-         path = excluded.path, updated_at = excluded.updated_at`,
-    );
-    const remove = db.prepare<[string, string]>('DELETE FROM bindings WHERE aor = ? AND binding_key = ?');
-    const expire = db.prepare<[number]>('DELETE FROM bindings WHERE expires_at <= ?');
     this.selectAorStmt = db.prepare<[string], BindingRow>(`SELECT ${COLUMNS} FROM bindings WHERE aor = ?`);
-    this.writeBatch = db.transaction((changes: Change[]) => {
-      for (const c of changes) {
-        if (c.op === 'upsert') upsert.run(...toParams(c.binding));
-        else if (c.op === 'remove') remove.run(c.aor, c.key);
-        else expire.run(c.now);
-      }
-    });
+    this.writer = opts.writer?.(db) ?? new InlineBindingWriter(db);
     this.load();
   }
 
@@ -306,7 +291,7 @@ export class SqliteLocationStore implements LocationService {
     this.armSweep();
   }
 
-  /** Stops the sweep and writes whatever is queued, now. */
+  /** Stops the sweep and hands whatever is queued to the writer, now (close() also waits for the disk). */
   stop(): void {
     this.running = false;
     this.clock.clearTimer(this.sweepTimer);
@@ -314,7 +299,10 @@ export class SqliteLocationStore implements LocationService {
     this.flush();
   }
 
-  /** Writes every queued change in one transaction, then runs the waiting callbacks. */
+  /**
+   * Hands every queued change to the writer as one transaction; the waiting
+   * callbacks run once it committed (inline: before flush returns).
+   */
   flush(): void {
     this.unschedule();
     if (this.pending.length === 0 && this.waiters.length === 0) return;
@@ -323,16 +311,36 @@ export class SqliteLocationStore implements LocationService {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    let err: Error | null = null;
-    if (changes.length) {
-      try {
-        this.writeBatch(changes);
-        this.commits++;
-      } catch (e) {
-        err = e instanceof Error ? e : new Error(String(e));
-        this.logger?.error({ err, changes: changes.length }, 'location service commit failed; affected AORs reloaded');
-        this.reload(changes);
-      }
+    if (changes.length === 0) {
+      this.committed(changes, waiters, null);
+      return;
+    }
+    const rows: BatchRow[] = [];
+    for (const c of changes) rows.push(c.op === 'upsert' ? { op: 'upsert', params: toParams(c.binding) } : c);
+    this.inFlight++;
+    this.writer.write(rows, (err) => {
+      this.inFlight--;
+      this.committed(changes, waiters, err);
+    });
+  }
+
+  /** Stops the sweep, writes whatever is queued and waits for every batch to be on disk. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.writer.close();
+  }
+
+  /** Batches handed to the writer and not yet committed (0 with the inline writer). */
+  get uncommittedBatches(): number {
+    return this.inFlight;
+  }
+
+  private committed(changes: Change[], waiters: CommitCallback[], err: Error | null): void {
+    if (err) {
+      this.logger?.error({ err, changes: changes.length }, 'location service commit failed; affected AORs reloaded');
+      this.reload(changes);
+    } else if (changes.length) {
+      this.commits++;
     }
     this.onCommit?.({ changes: changes.length, waiters: waiters.length, ok: err === null });
     for (const w of waiters) {
