@@ -5,7 +5,7 @@
  * machine reaches its layer (timers, senders, counters, the table).
  */
 import { randomBytes } from 'node:crypto';
-import { SipResponse, type SipRequest } from '../sip/message.js';
+import { SipResponse, type HeaderField, type SipRequest } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { serialize } from '../sip/serializer.js';
 import type { Flow, Target } from '../transport/transport.js';
@@ -297,7 +297,11 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   /** the request's method, which §17.2.3 matching compares */
   readonly method: string;
   private req: SipRequest | undefined;
-  lastResponse: SipResponse | undefined = undefined;
+  private last: SipResponse | undefined = undefined;
+  /** after shedForWait(): what the response stub is rebuilt from, when asked for */
+  private shedStatus = 0;
+  private shedReason = '';
+  private shedVia: HeaderField | undefined = undefined;
   /** the last response as sent, kept for retransmission */
   protected lastBytes: Buffer | undefined = undefined;
   /** the next server transaction filed under the same table key (INVITE and CANCEL share a branch) */
@@ -325,6 +329,16 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
     this.method = request.method;
   }
 
+  /**
+   * The last response sent. After shedForWait() a stub with its status
+   * line and top Via, built when asked for (a resend, a test): the waiting
+   * transaction holds only those fields.
+   */
+  get lastResponse(): SipResponse | undefined {
+    if (this.last !== undefined || this.shedStatus === 0) return this.last;
+    return routingStub(this.shedStatus, this.shedReason, this.shedVia);
+  }
+
   get request(): SipRequest {
     if (this.req === undefined) throw new Error(`server transaction ${this.key}: its request was let go when it completed`);
     return this.req;
@@ -343,8 +357,17 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
    */
   protected shedForWait(): void {
     this.req = undefined;
-    const res = this.lastResponse;
-    if (res !== undefined) this.lastResponse = routingStub(res);
+    const res = this.last;
+    if (res === undefined) return;
+    this.last = undefined;
+    this.shedStatus = res.status;
+    this.shedReason = res.reason;
+    for (const h of res.headers) {
+      if (h.name === 'via') {
+        this.shedVia = h;
+        break;
+      }
+    }
   }
 
   abstract respond(res: SipResponse): void;
@@ -354,7 +377,7 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   /** Serializes and sends a response from the TU, keeping it for retransmission; false on a transport error. */
   protected sendResponse(res: SipResponse): boolean {
     const bytes = serialize(res);
-    this.lastResponse = res;
+    this.last = res;
     this.lastBytes = bytes;
     // a final response: from now on the request only matches retransmissions (by key),
     // so its parsed header values need not live for Timer J / H
@@ -371,12 +394,13 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
 
   /** Sends the kept last response again; false on a transport error. */
   protected resendResponse(): boolean {
-    if (this.lastResponse === undefined || this.lastBytes === undefined) return true;
+    const res = this.lastResponse;
+    if (res === undefined || this.lastBytes === undefined) return true;
     this.host.counters.responsesRetransmitted++;
     this.sending = true;
     let ok = false;
     try {
-      ok = this.host.sendResponse(this.lastResponse, this.lastBytes, this.flow, this);
+      ok = this.host.sendResponse(res, this.lastBytes, this.flow, this);
     } finally {
       ok = this.sent(ok);
     }
@@ -449,14 +473,9 @@ export abstract class ClientTransactionBase extends Transaction implements Clien
 }
 
 /** A response reduced to what routing a resend reads (§18.2.2): the status line and the top Via. */
-function routingStub(res: SipResponse): SipResponse {
-  const stub = new SipResponse(res.status, res.reason);
-  for (const h of res.headers) {
-    if (h.name === 'via') {
-      stub.headers = [h];
-      break;
-    }
-  }
+function routingStub(status: number, reason: string, via: HeaderField | undefined): SipResponse {
+  const stub = new SipResponse(status, reason);
+  if (via !== undefined) stub.headers = [via];
   return stub;
 }
 
