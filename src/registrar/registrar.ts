@@ -331,17 +331,18 @@ export class Registrar implements RequestHandler {
     now: number,
     u: { upserts: Binding[]; removed: Binding[]; expired: Binding[]; outbound: boolean; direct: boolean; path: string[] },
   ): void {
-    const before = new Set(this.store.lookup(aor, now).map((b) => b.key));
+    // bindings this request adds (the others refresh a live one), counted before the store changes
+    let added = 0;
+    for (const b of u.upserts) if (!isLive(this.store.get(aor), b.key, now)) added++;
     // an expired binding that a contact registers again is replaced, not counted as removed
-    const expired = u.expired.filter((b) => !u.upserts.some((x) => x.key === b.key));
+    const expired = u.expired.length ? u.expired.filter((b) => !u.upserts.some((x) => x.key === b.key)) : u.expired;
     let res: SipResponse | undefined;
-    this.store.apply(aor, u.upserts, [...expired, ...u.removed], (err) => {
+    this.store.apply(aor, u.upserts, expired.length ? [...expired, ...u.removed] : u.removed, (err) => {
       if (err || !res) {
         this.reject(req, tx, { code: 'SB_ERR_REG_STORE_FAILED', log: { err: err?.message, aor } });
         return;
       }
       tx.respond(res);
-      const added = u.upserts.filter((b) => !before.has(b.key)).length;
       const refreshed = u.upserts.length - added;
       if (u.upserts.length) this.metrics?.registered(u.upserts.length);
       if (u.removed.length) this.metrics?.unregistered(u.removed.length, 'request');
@@ -428,6 +429,12 @@ export class Registrar implements RequestHandler {
     else if (status >= 500) this.logger.error(fields, 'REGISTER failed');
     else this.logger.info(fields, 'REGISTER rejected');
   }
+}
+
+/** Whether the AOR holds a live binding with this key. */
+function isLive(bindings: readonly Binding[], key: string, now: number): boolean {
+  for (const b of bindings) if (b.key === key && b.expiresAt > now) return true;
+  return false;
 }
 
 function cseqFailure(b: Binding, cseq: number): Failure {
