@@ -9,7 +9,136 @@
  */
 import { isTokenChar, isToken, TOKEN_CHARS as TOKEN } from './header-names.js';
 
-export type Params = Map<string, string | null>;
+/**
+ * Header parameters (`;name[=value]`, RFC 3261 §25.1 generic-param) in the
+ * order written: the Map methods callers use. A `Map<string, string | null>`
+ * satisfies it, so code that builds params itself may pass a Map; the parsers
+ * return a ParamList.
+ */
+export interface Params extends Iterable<[string, string | null]> {
+  readonly size: number;
+  get(name: string): string | null | undefined;
+  has(name: string): boolean;
+  set(name: string, value: string | null): this;
+  delete(name: string): boolean;
+  clear(): void;
+  forEach(fn: (value: string | null, name: string, params: this) => void): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string | null>;
+  entries(): IterableIterator<[string, string | null]>;
+}
+
+/** Above this many params a ParamList looks names up through a Map index, so a hostile list costs O(n), not O(n²). */
+const INDEX_THRESHOLD = 12;
+
+/**
+ * Params with Map semantics (set replaces a value in place, keeps first
+ * position; delete removes; iteration in insertion order), stored as one flat
+ * array [name0, value0, name1, value1, …]. A message carries a handful of
+ * short param lists (Via, From, To, Contact); a Map per list cost a hash
+ * table each, which showed up as a fifth of the parse time.
+ */
+export class ParamList implements Params {
+  /** names at even indices, their values at odd ones */
+  private kv: Array<string | null>;
+  /** name → index of the name in kv, only while there are more than INDEX_THRESHOLD params */
+  private index: Map<string, number> | null = null;
+
+  constructor(entries?: Iterable<readonly [string, string | null]> | null) {
+    this.kv = [];
+    if (entries) for (const [k, v] of entries) this.set(k, v);
+  }
+
+  get size(): number {
+    return this.kv.length >> 1;
+  }
+
+  /** Index of the name in kv, or -1. */
+  private find(name: string): number {
+    const kv = this.kv;
+    if (kv.length > INDEX_THRESHOLD * 2) {
+      if (this.index === null) {
+        this.index = new Map();
+        for (let i = 0; i < kv.length; i += 2) this.index.set(kv[i]!, i);
+      }
+      return this.index.get(name) ?? -1;
+    }
+    for (let i = 0; i < kv.length; i += 2) if (kv[i] === name) return i;
+    return -1;
+  }
+
+  get(name: string): string | null | undefined {
+    const i = this.find(name);
+    return i === -1 ? undefined : this.kv[i + 1];
+  }
+
+  has(name: string): boolean {
+    return this.find(name) !== -1;
+  }
+
+  set(name: string, value: string | null): this {
+    const i = this.find(name);
+    if (i !== -1) this.kv[i + 1] = value;
+    else {
+      if (this.index !== null) this.index.set(name, this.kv.length);
+      this.kv.push(name, value);
+    }
+    return this;
+  }
+
+  delete(name: string): boolean {
+    const i = this.find(name);
+    if (i === -1) return false;
+    this.kv.splice(i, 2);
+    this.index = null;
+    return true;
+  }
+
+  clear(): void {
+    this.kv = [];
+    this.index = null;
+  }
+
+  forEach(fn: (value: string | null, name: string, params: this) => void): void {
+    const kv = this.kv;
+    for (let i = 0; i < kv.length; i += 2) fn(kv[i + 1]!, kv[i] as string, this);
+  }
+
+  keys(): IterableIterator<string> {
+    const out: string[] = [];
+    for (let i = 0; i < this.kv.length; i += 2) out.push(this.kv[i] as string);
+    return out[Symbol.iterator]();
+  }
+
+  values(): IterableIterator<string | null> {
+    const out: Array<string | null> = [];
+    for (let i = 1; i < this.kv.length; i += 2) out.push(this.kv[i]!);
+    return out[Symbol.iterator]();
+  }
+
+  /** A snapshot, like iterating a copy: changing the list while iterating does not affect it. */
+  entries(): IterableIterator<[string, string | null]> {
+    const out: Array<[string, string | null]> = [];
+    for (let i = 0; i < this.kv.length; i += 2) out.push([this.kv[i] as string, this.kv[i + 1]!]);
+    return out[Symbol.iterator]();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string | null]> {
+    return this.entries();
+  }
+
+  /** `;name=value` for each param, as formatParams writes them. */
+  format(): string {
+    const kv = this.kv;
+    let out = '';
+    for (let i = 0; i < kv.length; i += 2) {
+      const v = kv[i + 1];
+      out += v === null ? ';' + kv[i] : ';' + kv[i] + '=' + v;
+    }
+    return out;
+  }
+
+}
 
 const SP = 0x20;
 const HT = 0x09;
@@ -47,7 +176,7 @@ export function fromByteString(s: string): string {
  * Names are lowercased; values kept as written (quoted strings keep their quotes).
  * Returns null on a malformed parameter.
  */
-export function parseParams(s: string, i: number, stopAtComma = false): { params: Params; end: number } | null {
+export function parseParams(s: string, i: number, stopAtComma = false): { params: ParamList; end: number } | null {
   const params = scanParams(s, i, stopAtComma);
   return params === null ? null : { params, end: scanEnd };
 }
@@ -56,8 +185,8 @@ export function parseParams(s: string, i: number, stopAtComma = false): { params
 let scanEnd = 0;
 
 /** parseParams without the result wrapper: the end index is left in scanEnd. */
-function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
-  const params: Params = new Map();
+function scanParams(s: string, i: number, stopAtComma: boolean): ParamList | null {
+  const params = new ParamList();
   const n = s.length;
   if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
   while (i < n) {
@@ -118,6 +247,7 @@ function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
 }
 
 export function formatParams(params: Params): string {
+  if (params instanceof ParamList) return params.format();
   let out = '';
   for (const [k, v] of params) out += v === null ? `;${k}` : `;${k}=${v}`;
   return out;
