@@ -8,7 +8,7 @@
  * Header names are stored in their lowercase long form ("v" → "via").
  * Header values are byte strings (latin1-decoded bytes, see header-values.ts).
  */
-import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList } from './header-names.js';
+import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList, trimLws } from './header-names.js';
 import {
   parseAuth,
   parseContact,
@@ -39,8 +39,6 @@ export interface HeaderField {
 }
 
 const NOT_PARSED = Symbol('not-parsed');
-/** cached "header absent" (undefined cannot be told from a cache miss in a Map) */
-const ABSENT = Symbol('absent');
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
@@ -51,7 +49,16 @@ export abstract class SipMessage {
   startLineEnd = -1;
   headers: HeaderField[] = [];
   body: Buffer = EMPTY;
-  private readonly typed = new Map<string, unknown>();
+  // The typed values read for nearly every message, each in a field of its
+  // own (NOT_PARSED until asked for): cheaper than a Map lookup and a Map per message.
+  private tVia: Via[] | null | typeof NOT_PARSED = NOT_PARSED;
+  private tFrom: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tTo: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tCSeq: CSeq | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tContact: ContactList | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tContentLength: number | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  /** The other typed values, by header name; created when the first is asked for. */
+  private typed: Map<string, unknown> | null = null;
 
   // ------------------------------------------------------------ raw header access
 
@@ -69,15 +76,32 @@ export abstract class SipMessage {
 
   /** Every value of a header, in order; list headers (§7.3.1) are split on their commas. */
   getAll(name: string): string[] {
-    const n = normalizeHeaderName(name);
+    return this.valuesOf(normalizeHeaderName(name));
+  }
+
+  /** getAll for a name already in its lowercase long form. */
+  private valuesOf(n: string): string[] {
     const list = isListHeader(n);
     const out: string[] = [];
-    for (const h of this.headers) {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
       if (h.name !== n) continue;
-      if (list) for (const v of splitList(h.value)) out.push(v);
-      else out.push(h.value);
+      if (!list) out.push(h.value);
+      else if (h.value.indexOf(',') === -1) {
+        // one value on the line: what splitList returns, without its array
+        const t = trimLws(h.value);
+        if (t) out.push(t);
+      } else for (const v of splitList(h.value)) out.push(v);
     }
     return out;
+  }
+
+  /** get for a name already in its lowercase long form. */
+  private first(n: string): string | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === n) return hs[i]!.value;
+    return undefined;
   }
 
   /** Number of header lines (not values) with this name. */
@@ -98,7 +122,7 @@ export abstract class SipMessage {
       if (idx === -1) this.headers.push(field);
       else this.headers.splice(idx, 0, field);
     }
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -106,7 +130,7 @@ export abstract class SipMessage {
   append(name: string, value: string): this {
     const n = normalizeHeaderName(name);
     this.headers.push(created(n, value, name));
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -115,7 +139,7 @@ export abstract class SipMessage {
     const n = normalizeHeaderName(name);
     const idx = this.headers.findIndex((h) => h.name === n);
     this.headers.splice(idx === -1 ? 0 : idx, 0, created(n, value, name));
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -137,7 +161,7 @@ export abstract class SipMessage {
     const first = values.shift();
     if (values.length === 0) this.headers.splice(idx, 1);
     else this.headers[idx] = created(n, values.join(', '), h.writtenName ?? canonicalHeaderName(n));
-    this.typed.delete(n);
+    this.forget(n);
     return first;
   }
 
@@ -149,34 +173,49 @@ export abstract class SipMessage {
    * calls this so the parsed objects do not live for Timer J.
    */
   releaseParsed(): void {
-    if (this.typed.size) this.typed.clear();
+    this.tVia = this.tFrom = this.tTo = this.tCSeq = this.tContact = this.tContentLength = NOT_PARSED;
+    this.typed = null;
   }
 
-  /** The cached typed value of a header, or NOT_PARSED (no closure: this is on every hot path). */
-  private peek(name: string): unknown {
-    const c = this.typed.get(name);
-    if (c === undefined) return NOT_PARSED;
-    return c === ABSENT ? undefined : c;
-  }
-
-  private memo<T>(name: string, v: T): T {
-    this.typed.set(name, v === undefined ? ABSENT : v);
-    return v;
+  /** Drops the typed value of one header (after that header changed). */
+  private forget(n: string): void {
+    switch (n) {
+      case 'via':
+        this.tVia = NOT_PARSED;
+        break;
+      case 'from':
+        this.tFrom = NOT_PARSED;
+        break;
+      case 'to':
+        this.tTo = NOT_PARSED;
+        break;
+      case 'cseq':
+        this.tCSeq = NOT_PARSED;
+        break;
+      case 'contact':
+        this.tContact = NOT_PARSED;
+        break;
+      case 'content-length':
+        this.tContentLength = NOT_PARSED;
+        break;
+      default:
+        this.typed?.delete(n);
+    }
   }
 
   private cached<T>(name: string, compute: () => T): T {
-    const v = this.typed.get(name);
-    if (v !== undefined || this.typed.has(name)) return v as T;
+    const typed = (this.typed ??= new Map());
+    const v = typed.get(name);
+    if (v !== undefined || typed.has(name)) return v as T;
     const r = compute();
-    this.typed.set(name, r);
+    typed.set(name, r);
     return r;
   }
 
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
-    const c = this.peek('via');
-    if (c !== NOT_PARSED) return c as Via[] | null;
-    return this.memo('via', parseAllOrNull(this.getAll('via'), parseVia));
+    if (this.tVia === NOT_PARSED) this.tVia = parseAllOrNull(this.valuesOf('via'), parseVia);
+    return this.tVia;
   }
 
   topVia(): Via | null | undefined {
@@ -186,15 +225,13 @@ export abstract class SipMessage {
   }
 
   from(): NameAddr | null | undefined {
-    const c = this.peek('from');
-    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
-    return this.memo('from', parseSingle(this.get('from'), parseNameAddr));
+    if (this.tFrom === NOT_PARSED) this.tFrom = parseSingle(this.first('from'), parseNameAddr);
+    return this.tFrom;
   }
 
   to(): NameAddr | null | undefined {
-    const c = this.peek('to');
-    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
-    return this.memo('to', parseSingle(this.get('to'), parseNameAddr));
+    if (this.tTo === NOT_PARSED) this.tTo = parseSingle(this.first('to'), parseNameAddr);
+    return this.tTo;
   }
 
   fromTag(): string | undefined {
@@ -206,13 +243,12 @@ export abstract class SipMessage {
   }
 
   callId(): string | undefined {
-    return this.get('call-id');
+    return this.first('call-id');
   }
 
   cseq(): CSeq | null | undefined {
-    const c = this.peek('cseq');
-    if (c !== NOT_PARSED) return c as CSeq | null | undefined;
-    return this.memo('cseq', parseSingle(this.get('cseq'), parseCSeq));
+    if (this.tCSeq === NOT_PARSED) this.tCSeq = parseSingle(this.first('cseq'), parseCSeq);
+    return this.tCSeq;
   }
 
   maxForwards(): number | null | undefined {
@@ -220,7 +256,8 @@ export abstract class SipMessage {
   }
 
   contentLength(): number | null | undefined {
-    return this.cached('content-length', () => parseSingle(this.get('content-length'), (v) => parseUint(v)));
+    if (this.tContentLength === NOT_PARSED) this.tContentLength = parseSingle(this.first('content-length'), parseUint);
+    return this.tContentLength;
   }
 
   contentType(): string | undefined {
@@ -237,14 +274,8 @@ export abstract class SipMessage {
 
   /** Contact header: `*` or a list of contacts; undefined when absent, null when malformed. */
   contacts(): ContactList | null | undefined {
-    return this.cached('contact', () => {
-      const all = this.getAll('contact');
-      if (all.length === 0) return undefined;
-      if (all.length === 1 && all[0] === '*') return { star: true } as const;
-      if (all.includes('*')) return null; // §10.2.2: '*' only alone
-      const cs = parseAllOrNull<ContactValue>(all, parseContact);
-      return cs === null ? null : ({ star: false, contacts: cs } as const);
-    });
+    if (this.tContact === NOT_PARSED) this.tContact = parseContactList(this.valuesOf('contact'));
+    return this.tContact;
   }
 
   routes(): NameAddr[] | null {
@@ -336,6 +367,14 @@ export const EMPTY: Buffer = Buffer.alloc(0);
 
 function created(name: string, value: string, _written: string): HeaderField {
   return { name, value, start: -1, end: -1, writtenName: canonicalHeaderName(name) };
+}
+
+function parseContactList(all: string[]): ContactList | null | undefined {
+  if (all.length === 0) return undefined;
+  if (all.length === 1 && all[0] === '*') return { star: true } as const;
+  if (all.includes('*')) return null; // §10.2.2: '*' only alone
+  const cs = parseAllOrNull<ContactValue>(all, parseContact);
+  return cs === null ? null : ({ star: false, contacts: cs } as const);
 }
 
 function parseSingle<T>(v: string | undefined, parse: (v: string) => T | null): T | null | undefined {
