@@ -159,6 +159,24 @@ export function unquote(v: string): string {
   return inner.indexOf('\\') === -1 ? inner : inner.replace(/\\(.)/gs, '$1');
 }
 
+/**
+ * Index of the '"' that closes the quoted-string opened at s[q], or -1 when
+ * it is not closed (§25.1: a backslash escapes the character after it).
+ */
+function closingQuote(s: string, q: number): number {
+  const close = s.indexOf('"', q + 1);
+  if (close === -1) return -1;
+  const bs = s.indexOf('\\', q + 1);
+  if (bs === -1 || bs > close) return close; // no quoted-pair before it: the usual case, no char loop
+  const n = s.length;
+  let i = q + 1;
+  while (i < n && s.charCodeAt(i) !== 0x22) {
+    if (s.charCodeAt(i) === 0x5c) i++;
+    i++;
+  }
+  return i >= n ? -1 : i;
+}
+
 /** Encodes a Unicode string as a byte string (UTF-8 bytes as latin1 chars) for writing into a header. */
 export function toByteString(s: string): string {
   // eslint-disable-next-line no-control-regex
@@ -213,15 +231,10 @@ function scanParams(s: string, i: number, stopAtComma: boolean): ParamList | nul
       if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
       c = i < n ? s.charCodeAt(i) : 0;
       if (c === 0x22) {
-        const q = i;
-        i++;
-        while (i < n && s.charCodeAt(i) !== 0x22) {
-          if (s.charCodeAt(i) === 0x5c) i++;
-          i++;
-        }
-        if (i >= n) return null;
-        i++;
-        value = s.slice(q, i);
+        const close = closingQuote(s, i);
+        if (close === -1) return null;
+        value = s.slice(i, close + 1);
+        i = close + 1;
       } else if (c === 0x5b) {
         const close = s.indexOf(']', i);
         if (close === -1) return null;
@@ -463,16 +476,10 @@ export function parseNameAddr(v: string): NameAddr | null {
   const n = v.length;
   let displayName: string | undefined;
   if (i < n && v.charCodeAt(i) === 0x22) {
-    const q = i;
-    i++;
-    while (i < n && v.charCodeAt(i) !== 0x22) {
-      if (v.charCodeAt(i) === 0x5c) i++;
-      i++;
-    }
-    if (i >= n) return null;
-    i++;
-    displayName = fromByteString(unquote(v.slice(q, i)));
-    i = skipWs(v, i);
+    const close = closingQuote(v, i);
+    if (close === -1) return null;
+    displayName = fromByteString(unquote(v.slice(i, close + 1)));
+    i = skipWs(v, close + 1);
     if (v.charCodeAt(i) !== 0x3c) return null;
   }
   const lt = v.indexOf('<', i);
@@ -480,7 +487,7 @@ export function parseNameAddr(v: string): NameAddr | null {
   let rest: number;
   let angle: boolean;
   if (lt !== -1) {
-    if (displayName === undefined) {
+    if (displayName === undefined && lt > i) {
       const dn = v.slice(i, lt).trim();
       if (dn) {
         // §25.1: an unquoted display name is *(token LWS)
@@ -488,8 +495,18 @@ export function parseNameAddr(v: string): NameAddr | null {
         displayName = fromByteString(dn);
       }
     }
-    const gt = v.indexOf('>', lt);
-    if (gt === -1) return null;
+    // the URI runs to the first '>' and holds no whitespace, controls, quotes or '<' (§25.1),
+    // and has a scheme: checked in the one pass that finds the '>'
+    let gt = lt + 1;
+    let colon = -1;
+    let plain = true;
+    for (; gt < n; gt++) {
+      const c = v.charCodeAt(gt);
+      if (c === 0x3e) break;
+      if (c <= 0x20 || c === 0x3c || c === 0x22 || c === 0x7f) plain = false;
+      else if (c === 0x3a && colon === -1) colon = gt;
+    }
+    if (gt === n || !plain || colon <= lt + 1) return null;
     uri = v.slice(lt + 1, gt);
     rest = gt + 1;
     angle = true;
@@ -502,8 +519,8 @@ export function parseNameAddr(v: string): NameAddr | null {
     angle = false;
     // §20.10: an addr-spec written without <> cannot contain ',', '?' or ';'
     if (uri.indexOf('?') !== -1 || uri.indexOf(',') !== -1) return null;
+    if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
   }
-  if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
   const params = scanParams(v, rest, false);
   if (params === null || scanEnd < n) return null;
   const out: NameAddr = { uri, params, angle };
@@ -538,27 +555,57 @@ export function parseContact(v: string): ContactValue | null {
   const c: ContactValue = na;
   const q = na.params.get('q');
   if (q !== undefined) {
-    // §20.10 / §25.1: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-    if (q === null || !/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(q)) return null;
+    if (q === null || !isQValue(q)) return null;
     c.q = Number(q);
   }
   const e = na.params.get('expires');
   if (e !== undefined) {
-    if (e === null || !/^[0-9]{1,10}$/.test(e)) return null;
-    c.expires = Number(e);
+    const x = e === null ? -1 : wholeUint(e);
+    if (x < 0) return null;
+    c.expires = x;
   }
   const inst = na.params.get('+sip.instance');
-  if (inst) {
-    let s = unquote(inst);
-    if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
-    c.instance = s;
-  }
+  if (inst) c.instance = instanceId(inst);
   const reg = na.params.get('reg-id');
   if (reg !== undefined) {
-    if (reg === null || !/^[0-9]{1,10}$/.test(reg)) return null;
-    c.regId = Number(reg);
+    const x = reg === null ? -1 : wholeUint(reg);
+    if (x < 0) return null;
+    c.regId = x;
   }
   return c;
+}
+
+/** §20.10 / §25.1: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+function isQValue(q: string): boolean {
+  const n = q.length;
+  if (n === 0 || n > 5) return false;
+  const first = q.charCodeAt(0);
+  if (first !== 0x30 && first !== 0x31) return false;
+  if (n === 1) return true;
+  if (q.charCodeAt(1) !== 0x2e) return false;
+  for (let i = 2; i < n; i++) {
+    const c = q.charCodeAt(i);
+    if (first === 0x31 ? c !== 0x30 : c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The value of a string of 1 to 10 digits and nothing else (expires, reg-id), else -1. */
+function wholeUint(s: string): number {
+  const x = scanDigits(s, 0, 10);
+  return x >= 0 && digitsEnd === s.length ? x : -1;
+}
+
+/** RFC 5626 §4.1 +sip.instance: the value without its quotes, then without its angle brackets. */
+function instanceId(v: string): string {
+  const n = v.length;
+  // the usual "<urn:uuid:…>" without backslashes: one slice
+  if (n >= 4 && v.charCodeAt(0) === 0x22 && v.charCodeAt(1) === 0x3c && v.charCodeAt(n - 2) === 0x3e && v.charCodeAt(n - 1) === 0x22 && v.indexOf('\\') === -1) {
+    return v.slice(2, n - 2);
+  }
+  let s = unquote(v);
+  if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
+  return s;
 }
 
 // ---------------------------------------------------------------- CSeq (§20.16)
