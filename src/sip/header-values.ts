@@ -152,6 +152,35 @@ function skipWs(s: string, i: number): number {
   return i;
 }
 
+// The hot parsers (Via, name-addr, Contact, CSeq, params) read single characters
+// as bytes: b[at + i] for v[i], i < v.length, which costs about half of
+// v.charCodeAt(i). A header value from a parsed message is read in the
+// message's buffer (the *Bytes entry points); any other string is first copied
+// to a scratch buffer (bytesOf). A character above 0x7f may read as another
+// byte above 0x7f: no rule here tells those apart.
+
+let scratch = Buffer.allocUnsafeSlow(512);
+
+/** v's characters as bytes at [0, v.length) of a scratch buffer, valid until the next call. */
+function bytesOf(v: string): Uint8Array {
+  const n = v.length;
+  if (n > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(n, scratch.length * 2));
+  // ASCII (the usual case) is copied natively; otherwise char by char, anything above 0xff as 0x80
+  if (Buffer.byteLength(v, 'utf8') === n) scratch.write(v, 0, n, 'latin1');
+  else
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i);
+      scratch[i] = c > 0xff ? 0x80 : c;
+    }
+  return scratch;
+}
+
+/** skipWs over the bytes of a value: b[at + i], i < n. */
+function skipWsIn(b: Uint8Array, at: number, i: number, n: number): number {
+  while (i < n && isWs(b[at + i]!)) i++;
+  return i;
+}
+
 /** Removes the surrounding quotes of a quoted-string and its backslash escapes (§25.1 quoted-pair). */
 export function unquote(v: string): string {
   if (v.length < 2 || v.charCodeAt(0) !== 0x22 || v.charCodeAt(v.length - 1) !== 0x22) return v;
@@ -195,28 +224,28 @@ export function fromByteString(s: string): string {
  * Returns null on a malformed parameter.
  */
 export function parseParams(s: string, i: number, stopAtComma = false): { params: ParamList; end: number } | null {
-  const params = scanParams(s, i, stopAtComma);
+  const params = scanParams(s, bytesOf(s), 0, i, stopAtComma);
   return params === null ? null : { params, end: scanEnd };
 }
 
 /** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
 let scanEnd = 0;
 
-/** parseParams without the result wrapper: the end index is left in scanEnd. */
-function scanParams(s: string, i: number, stopAtComma: boolean): ParamList | null {
+/** parseParams without the result wrapper, over the bytes b[at + i] of s: the end index is left in scanEnd. */
+function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma: boolean): ParamList | null {
   const params = new ParamList();
   const n = s.length;
-  if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+  if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
   while (i < n) {
-    let c = s.charCodeAt(i);
+    let c = b[at + i]!;
     if (c === 0x2c && stopAtComma) break;
     if (c !== 0x3b) return null; // ';'
     i++;
-    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+    if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     const nameStart = i;
     let upper = false;
     while (i < n) {
-      c = s.charCodeAt(i);
+      c = b[at + i]!;
       if (c >= 128 || TOKEN[c] !== 1) break;
       if (c >= 0x41 && c <= 0x5a) upper = true;
       i++;
@@ -224,12 +253,12 @@ function scanParams(s: string, i: number, stopAtComma: boolean): ParamList | nul
     if (i === nameStart) return null;
     const raw = s.slice(nameStart, i);
     const name = upper ? raw.toLowerCase() : raw;
-    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+    if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     let value: string | null = null;
-    if (i < n && s.charCodeAt(i) === 0x3d) {
+    if (i < n && b[at + i] === 0x3d) {
       i++;
-      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
-      c = i < n ? s.charCodeAt(i) : 0;
+      if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
+      c = i < n ? b[at + i]! : 0;
       if (c === 0x22) {
         const close = closingQuote(s, i);
         if (close === -1) return null;
@@ -244,14 +273,14 @@ function scanParams(s: string, i: number, stopAtComma: boolean): ParamList | nul
         const vs = i;
         // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
         while (i < n) {
-          c = s.charCodeAt(i);
+          c = b[at + i]!;
           if (c === 0x3a || (c < 128 && TOKEN[c] === 1)) i++;
           else break;
         }
         if (i === vs) return null;
         value = s.slice(vs, i);
       }
-      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+      if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     }
     params.set(name, value);
   }
@@ -353,6 +382,11 @@ export interface Via {
 
 /** Parses one Via value: `SIP / 2.0 / UDP host[:port] *(;param)`, LWS allowed around '/'. */
 export function parseVia(v: string): Via | null {
+  return parseViaBytes(v, bytesOf(v), 0);
+}
+
+/** parseVia for a value whose bytes are b[at, at + v.length). */
+export function parseViaBytes(v: string, b: Uint8Array, at: number): Via | null {
   const n = v.length;
   let i: number;
   let protocol: string;
@@ -360,13 +394,13 @@ export function parseVia(v: string): Via | null {
   if (v.startsWith('SIP/2.0/')) {
     // fast path: the spelling every stack sends
     i = 8;
-    while (i < n && isTokenChar(v.charCodeAt(i))) i++;
-    if (i === 8 || i >= n || !isWs(v.charCodeAt(i))) return parseViaGeneral(v);
+    while (i < n && isTokenChar(b[at + i]!)) i++;
+    if (i === 8 || i >= n || !isWs(b[at + i]!)) return parseViaGeneral(v, b, at);
     protocol = 'SIP/2.0';
     transport = v.slice(8, i);
     if (hasLower(transport)) transport = transport.toUpperCase();
-  } else return parseViaGeneral(v);
-  return parseViaSentBy(v, skipWs(v, i), protocol, transport);
+  } else return parseViaGeneral(v, b, at);
+  return parseViaSentBy(v, b, at, skipWsIn(b, at, i, n), protocol, transport);
 }
 
 function hasLower(s: string): boolean {
@@ -378,7 +412,7 @@ function hasLower(s: string): boolean {
 }
 
 /** `SIP / 2.0 / UDP` with LWS around the slashes (RFC 4475 wsinv). */
-function parseViaGeneral(v: string): Via | null {
+function parseViaGeneral(v: string, b: Uint8Array, at: number): Via | null {
   let i = skipWs(v, 0);
   const parts: string[] = [];
   for (let k = 0; k < 3; k++) {
@@ -393,35 +427,49 @@ function parseViaGeneral(v: string): Via | null {
     }
   }
   if (parts[0]!.toUpperCase() !== 'SIP') return null;
-  return parseViaSentBy(v, i, `SIP/${parts[1]!}`, parts[2]!.toUpperCase());
+  return parseViaSentBy(v, b, at, i, `SIP/${parts[1]!}`, parts[2]!.toUpperCase());
 }
 
 /** sent-by (LWS allowed around its ':') and the via-params. */
-function parseViaSentBy(v: string, i: number, protocol: string, transport: string): Via | null {
+function parseViaSentBy(v: string, b: Uint8Array, at: number, i: number, protocol: string, transport: string): Via | null {
   const n = v.length;
   const hostStart = i;
-  if (i < n && v.charCodeAt(i) === 0x5b) {
+  let host: string;
+  if (i < n && b[at + i] === 0x5b) {
     const close = v.indexOf(']', i);
     if (close === -1) return null;
     i = close + 1;
+    host = v.slice(hostStart, i);
+    if (!isValidHost(host)) return null;
   } else {
-    while (i < n) {
-      const c = v.charCodeAt(i);
+    // the host runs to ':', ';' or LWS; checked as isValidHost does in the same pass
+    let labelLen = 0;
+    let prev = 0;
+    for (; i < n; i++) {
+      const c = b[at + i]!;
       if (c === 0x3a || c === 0x3b || isWs(c)) break;
-      i++;
+      if (c === 0x2e) {
+        if (labelLen === 0 || prev === 0x2d) return null;
+        labelLen = 0;
+      } else if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) labelLen++;
+      else if (c === 0x2d) {
+        if (labelLen === 0) return null;
+        labelLen++;
+      } else return null;
+      prev = c;
     }
+    if (i === hostStart || prev === 0x2d) return null;
+    host = v.slice(hostStart, i);
   }
-  const host = v.slice(hostStart, i);
-  if (!isValidHost(host)) return null;
   let port: number | undefined;
-  let j = i < n && isWs(v.charCodeAt(i)) ? skipWs(v, i) : i;
-  if (j < n && v.charCodeAt(j) === 0x3a) {
-    const p = scanDigits(v, skipWs(v, j + 1), 5);
+  let j = i < n && isWs(b[at + i]!) ? skipWsIn(b, at, i, n) : i;
+  if (j < n && b[at + j] === 0x3a) {
+    const p = scanDigitsIn(b, at, skipWsIn(b, at, j + 1, n), n, 5);
     if (p < 0 || p > 65535) return null;
     port = p;
     i = digitsEnd;
   }
-  const params = scanParams(v, i, false);
+  const params = scanParams(v, b, at, i, false);
   if (params === null) return null;
   if (scanEnd < n) return null;
   const via: Via = { protocol, transport, host, params };
@@ -472,15 +520,20 @@ export interface NameAddr {
  * brackets, everything after the first ';' is a header parameter (§20.10).
  */
 export function parseNameAddr(v: string): NameAddr | null {
-  let i = skipWs(v, 0);
+  return parseNameAddrBytes(v, bytesOf(v), 0);
+}
+
+/** parseNameAddr for a value whose bytes are b[at, at + v.length). */
+export function parseNameAddrBytes(v: string, b: Uint8Array, at: number): NameAddr | null {
   const n = v.length;
+  let i = skipWsIn(b, at, 0, n);
   let displayName: string | undefined;
-  if (i < n && v.charCodeAt(i) === 0x22) {
+  if (i < n && b[at + i] === 0x22) {
     const close = closingQuote(v, i);
     if (close === -1) return null;
     displayName = fromByteString(unquote(v.slice(i, close + 1)));
-    i = skipWs(v, close + 1);
-    if (v.charCodeAt(i) !== 0x3c) return null;
+    i = skipWsIn(b, at, close + 1, n);
+    if (i >= n || b[at + i] !== 0x3c) return null;
   }
   const lt = v.indexOf('<', i);
   let uri: string;
@@ -501,7 +554,7 @@ export function parseNameAddr(v: string): NameAddr | null {
     let colon = -1;
     let plain = true;
     for (; gt < n; gt++) {
-      const c = v.charCodeAt(gt);
+      const c = b[at + gt]!;
       if (c === 0x3e) break;
       if (c <= 0x20 || c === 0x3c || c === 0x22 || c === 0x7f) plain = false;
       else if (c === 0x3a && colon === -1) colon = gt;
@@ -521,7 +574,7 @@ export function parseNameAddr(v: string): NameAddr | null {
     if (uri.indexOf('?') !== -1 || uri.indexOf(',') !== -1) return null;
     if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
   }
-  const params = scanParams(v, rest, false);
+  const params = scanParams(v, b, at, rest, false);
   if (params === null || scanEnd < n) return null;
   const out: NameAddr = { uri, params, angle };
   if (displayName !== undefined) out.displayName = displayName;
@@ -550,7 +603,12 @@ export interface ContactValue extends NameAddr {
 export type ContactList = { star: true } | { star: false; contacts: ContactValue[] };
 
 export function parseContact(v: string): ContactValue | null {
-  const na = parseNameAddr(v);
+  return parseContactBytes(v, bytesOf(v), 0);
+}
+
+/** parseContact for a value whose bytes are b[at, at + v.length). */
+export function parseContactBytes(v: string, b: Uint8Array, at: number): ContactValue | null {
+  const na = parseNameAddrBytes(v, b, at);
   if (!na) return null;
   const c: ContactValue = na;
   const q = na.params.get('q');
@@ -616,19 +674,24 @@ export interface CSeq {
 }
 
 export function parseCSeq(v: string): CSeq | null {
+  return parseCSeqBytes(v, bytesOf(v), 0);
+}
+
+/** parseCSeq for a value whose bytes are b[at, at + v.length). */
+export function parseCSeqBytes(v: string, b: Uint8Array, at: number): CSeq | null {
   const n = v.length;
-  const seq = scanDigits(v, skipWs(v, 0), 10);
+  const seq = scanDigitsIn(b, at, skipWsIn(b, at, 0, n), n, 10);
   // §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
   if (seq < 0 || seq > 0xffffffff) return null;
   let i = digitsEnd;
   const ws = i;
-  i = skipWs(v, i);
+  i = skipWsIn(b, at, i, n);
   if (i === ws) return null;
   const ms = i;
-  while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+  while (i < n && isTokenChar(b[at + i]!)) i++;
   if (i === ms) return null;
   const method = v.slice(ms, i);
-  if (skipWs(v, i) !== n) return null;
+  if (skipWsIn(b, at, i, n) !== n) return null;
   return { seq, method };
 }
 
@@ -645,6 +708,20 @@ function scanDigits(s: string, i: number, maxDigits: number): number {
   let n = 0;
   while (i < s.length) {
     const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+    i++;
+  }
+  digitsEnd = i;
+  return i === start || i - start > maxDigits ? -1 : n;
+}
+
+/** scanDigits over the bytes of a value: b[at + i], i < end. */
+function scanDigitsIn(b: Uint8Array, at: number, i: number, end: number, maxDigits: number): number {
+  const start = i;
+  let n = 0;
+  while (i < end) {
+    const c = b[at + i]!;
     if (c < 0x30 || c > 0x39) break;
     n = n * 10 + (c - 0x30);
     i++;

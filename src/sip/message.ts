@@ -12,10 +12,14 @@ import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList, trim
 import {
   parseAuth,
   parseContact,
+  parseContactBytes,
   parseCSeq,
+  parseCSeqBytes,
   parseNameAddr,
+  parseNameAddrBytes,
   parseUint,
   parseVia,
+  parseViaBytes,
   type AuthValue,
   type ContactList,
   type ContactValue,
@@ -34,6 +38,12 @@ export interface HeaderField {
   readonly start: number;
   /** byte offset just past the line's terminator in raw */
   readonly end: number;
+  /**
+   * byte offset in raw where `value` lies byte for byte, for a parsed line
+   * (-1 when the value was unfolded; absent on a header we created): typed
+   * values are then parsed from those bytes
+   */
+  readonly valueStart?: number;
   /** the name as it is written when the header is re-serialized */
   readonly writtenName?: string;
 }
@@ -79,29 +89,58 @@ export abstract class SipMessage {
     return this.valuesOf(normalizeHeaderName(name));
   }
 
-  /** getAll for a name already in its lowercase long form. */
-  private valuesOf(n: string): string[] {
+  /**
+   * getAll for a name already in its lowercase long form. With `at`, also
+   * lists where each value lies in raw byte for byte (-1 when it does not).
+   */
+  private valuesOf(n: string, at?: number[]): string[] {
     const list = isListHeader(n);
     const out: string[] = [];
     const hs = this.headers;
     for (let i = 0; i < hs.length; i++) {
       const h = hs[i]!;
       if (h.name !== n) continue;
-      if (!list) out.push(h.value);
-      else if (h.value.indexOf(',') === -1) {
+      if (!list || h.value.indexOf(',') === -1) {
         // one value on the line: what splitList returns, without its array
-        const t = trimLws(h.value);
-        if (t) out.push(t);
-      } else for (const v of splitList(h.value)) out.push(v);
+        const t = list ? trimLws(h.value) : h.value;
+        if (list && !t) continue;
+        out.push(t);
+        // a parsed value is trimmed already, so t is the value
+        at?.push(this.raw !== null && h.valueStart !== undefined ? h.valueStart : -1);
+      } else
+        for (const v of splitList(h.value)) {
+          out.push(v);
+          at?.push(-1);
+        }
     }
     return out;
   }
 
+  /** The first line of a header, by its lowercase long name. */
+  private field(n: string): HeaderField | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === n) return hs[i]!;
+    return undefined;
+  }
+
   /** get for a name already in its lowercase long form. */
   private first(n: string): string | undefined {
-    const hs = this.headers;
-    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === n) return hs[i]!.value;
-    return undefined;
+    return this.field(n)?.value;
+  }
+
+  /** A single-valued header's typed value (undefined when absent), parsed from raw when its bytes are there. */
+  private parseFirst<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T | null | undefined {
+    const h = this.field(n);
+    if (h === undefined) return undefined;
+    const at = h.valueStart;
+    return this.raw !== null && at !== undefined && at >= 0 ? parse(h.value, this.raw, at) : parseString(h.value);
+  }
+
+  /** Every value of a list header, parsed (from raw when their bytes are there); null when any is malformed. */
+  private parseAll<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T[] | null {
+    const at: number[] = [];
+    const values = this.valuesOf(n, at);
+    return parseAllAt(values, at, this.raw, parse, parseString);
   }
 
   /** Number of header lines (not values) with this name. */
@@ -214,7 +253,7 @@ export abstract class SipMessage {
 
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
-    if (this.tVia === NOT_PARSED) this.tVia = parseAllOrNull(this.valuesOf('via'), parseVia);
+    if (this.tVia === NOT_PARSED) this.tVia = this.parseAll('via', parseViaBytes, parseVia);
     return this.tVia;
   }
 
@@ -225,12 +264,12 @@ export abstract class SipMessage {
   }
 
   from(): NameAddr | null | undefined {
-    if (this.tFrom === NOT_PARSED) this.tFrom = parseSingle(this.first('from'), parseNameAddr);
+    if (this.tFrom === NOT_PARSED) this.tFrom = this.parseFirst('from', parseNameAddrBytes, parseNameAddr);
     return this.tFrom;
   }
 
   to(): NameAddr | null | undefined {
-    if (this.tTo === NOT_PARSED) this.tTo = parseSingle(this.first('to'), parseNameAddr);
+    if (this.tTo === NOT_PARSED) this.tTo = this.parseFirst('to', parseNameAddrBytes, parseNameAddr);
     return this.tTo;
   }
 
@@ -247,7 +286,7 @@ export abstract class SipMessage {
   }
 
   cseq(): CSeq | null | undefined {
-    if (this.tCSeq === NOT_PARSED) this.tCSeq = parseSingle(this.first('cseq'), parseCSeq);
+    if (this.tCSeq === NOT_PARSED) this.tCSeq = this.parseFirst('cseq', parseCSeqBytes, parseCSeq);
     return this.tCSeq;
   }
 
@@ -274,7 +313,10 @@ export abstract class SipMessage {
 
   /** Contact header: `*` or a list of contacts; undefined when absent, null when malformed. */
   contacts(): ContactList | null | undefined {
-    if (this.tContact === NOT_PARSED) this.tContact = parseContactList(this.valuesOf('contact'));
+    if (this.tContact === NOT_PARSED) {
+      const at: number[] = [];
+      this.tContact = parseContactList(this.valuesOf('contact', at), at, this.raw);
+    }
     return this.tContact;
   }
 
@@ -369,12 +411,29 @@ function created(name: string, value: string, _written: string): HeaderField {
   return { name, value, start: -1, end: -1, writtenName: canonicalHeaderName(name) };
 }
 
-function parseContactList(all: string[]): ContactList | null | undefined {
+function parseContactList(all: string[], at: number[], raw: Buffer | null): ContactList | null | undefined {
   if (all.length === 0) return undefined;
   if (all.length === 1 && all[0] === '*') return { star: true } as const;
   if (all.includes('*')) return null; // §10.2.2: '*' only alone
-  const cs = parseAllOrNull<ContactValue>(all, parseContact);
+  const cs = parseAllAt<ContactValue>(all, at, raw, parseContactBytes, parseContact);
   return cs === null ? null : ({ star: false, contacts: cs } as const);
+}
+
+/** parseAllOrNull, each value parsed from raw where at[i] says its bytes are. */
+function parseAllAt<T>(
+  values: string[],
+  at: number[],
+  raw: Buffer | null,
+  parse: (v: string, b: Uint8Array, at: number) => T | null,
+  parseString: (v: string) => T | null,
+): T[] | null {
+  const out: T[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const p = raw !== null && at[i]! >= 0 ? parse(values[i]!, raw, at[i]!) : parseString(values[i]!);
+    if (p === null) return null;
+    out.push(p);
+  }
+  return out;
 }
 
 function parseSingle<T>(v: string | undefined, parse: (v: string) => T | null): T | null | undefined {

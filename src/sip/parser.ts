@@ -148,7 +148,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     while (ve > vs && isLws(buf[ve - 1]!)) ve--;
     let value = head.slice(vs, ve);
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
-    headers.push({ name, value, start, end });
+    headers.push({ name, value, start, end, valueStart: folded ? -1 : vs });
     i = end;
   }
   msg.headers = headers;
