@@ -89,29 +89,20 @@ export abstract class SipMessage {
     return this.valuesOf(normalizeHeaderName(name));
   }
 
-  /**
-   * getAll for a name already in its lowercase long form. With `at`, also
-   * lists where each value lies in raw byte for byte (-1 when it does not).
-   */
-  private valuesOf(n: string, at?: number[]): string[] {
+  /** getAll for a name already in its lowercase long form. */
+  private valuesOf(n: string): string[] {
     const list = isListHeader(n);
     const out: string[] = [];
     const hs = this.headers;
     for (let i = 0; i < hs.length; i++) {
       const h = hs[i]!;
       if (h.name !== n) continue;
-      if (!list || h.value.indexOf(',') === -1) {
+      if (!list) out.push(h.value);
+      else if (h.value.indexOf(',') === -1) {
         // one value on the line: what splitList returns, without its array
-        const t = list ? trimLws(h.value) : h.value;
-        if (list && !t) continue;
-        out.push(t);
-        // a parsed value is trimmed already, so t is the value
-        at?.push(this.raw !== null && h.valueStart !== undefined ? h.valueStart : -1);
-      } else
-        for (const v of splitList(h.value)) {
-          out.push(v);
-          at?.push(-1);
-        }
+        const t = trimLws(h.value);
+        if (t) out.push(t);
+      } else for (const v of splitList(h.value)) out.push(v);
     }
     return out;
   }
@@ -136,11 +127,41 @@ export abstract class SipMessage {
     return this.raw !== null && at !== undefined && at >= 0 ? parse(h.value, this.raw, at) : parseString(h.value);
   }
 
-  /** Every value of a list header, parsed (from raw when their bytes are there); null when any is malformed. */
+  /**
+   * Every value of a list header (those of valuesOf, in order), parsed; null
+   * when any is malformed. A line holding one value is parsed from raw when
+   * its bytes are there (a parsed value is trimmed already).
+   */
   private parseAll<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T[] | null {
-    const at: number[] = [];
-    const values = this.valuesOf(n, at);
-    return parseAllAt(values, at, this.raw, parse, parseString);
+    const out: T[] = [];
+    const hs = this.headers;
+    const raw = this.raw;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
+      if (h.name !== n) continue;
+      const v = h.value;
+      let p: T | null;
+      if (v.indexOf(',') !== -1) {
+        for (const part of splitList(v)) {
+          p = parseString(part);
+          if (p === null) return null;
+          out.push(p);
+        }
+        continue;
+      }
+      const at = h.valueStart;
+      if (raw !== null && at !== undefined && at >= 0) {
+        if (v.length === 0) continue;
+        p = parse(v, raw, at);
+      } else {
+        const t = trimLws(v);
+        if (!t) continue;
+        p = parseString(t);
+      }
+      if (p === null) return null;
+      out.push(p);
+    }
+    return out;
   }
 
   /** Number of header lines (not values) with this name. */
@@ -314,22 +335,28 @@ export abstract class SipMessage {
   /** Contact header: `*` or a list of contacts; undefined when absent, null when malformed. */
   contacts(): ContactList | null | undefined {
     if (this.tContact === NOT_PARSED) {
-      const at: number[] = [];
-      this.tContact = parseContactList(this.valuesOf('contact', at), at, this.raw);
+      // '*' never parses as a contact, so a list that parses has none
+      const cs = this.parseAll<ContactValue>('contact', parseContactBytes, parseContact);
+      if (cs !== null) this.tContact = cs.length === 0 ? undefined : { star: false, contacts: cs };
+      else {
+        // §10.2.2: '*' only alone; anything else that did not parse is malformed
+        const all = this.valuesOf('contact');
+        this.tContact = all.length === 1 && all[0] === '*' ? { star: true } : null;
+      }
     }
     return this.tContact;
   }
 
   routes(): NameAddr[] | null {
-    return this.cached('route', () => parseAllOrNull(this.getAll('route'), parseNameAddr));
+    return this.cached('route', () => this.parseAll('route', parseNameAddrBytes, parseNameAddr));
   }
 
   recordRoutes(): NameAddr[] | null {
-    return this.cached('record-route', () => parseAllOrNull(this.getAll('record-route'), parseNameAddr));
+    return this.cached('record-route', () => this.parseAll('record-route', parseNameAddrBytes, parseNameAddr));
   }
 
   paths(): NameAddr[] | null {
-    return this.cached('path', () => parseAllOrNull(this.getAll('path'), parseNameAddr));
+    return this.cached('path', () => this.parseAll('path', parseNameAddrBytes, parseNameAddr));
   }
 
   /** Option tags of Supported / Require / Proxy-Require / Unsupported, or methods of Allow. */
@@ -411,42 +438,7 @@ function created(name: string, value: string, _written: string): HeaderField {
   return { name, value, start: -1, end: -1, writtenName: canonicalHeaderName(name) };
 }
 
-function parseContactList(all: string[], at: number[], raw: Buffer | null): ContactList | null | undefined {
-  if (all.length === 0) return undefined;
-  if (all.length === 1 && all[0] === '*') return { star: true } as const;
-  if (all.includes('*')) return null; // §10.2.2: '*' only alone
-  const cs = parseAllAt<ContactValue>(all, at, raw, parseContactBytes, parseContact);
-  return cs === null ? null : ({ star: false, contacts: cs } as const);
-}
-
-/** parseAllOrNull, each value parsed from raw where at[i] says its bytes are. */
-function parseAllAt<T>(
-  values: string[],
-  at: number[],
-  raw: Buffer | null,
-  parse: (v: string, b: Uint8Array, at: number) => T | null,
-  parseString: (v: string) => T | null,
-): T[] | null {
-  const out: T[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const p = raw !== null && at[i]! >= 0 ? parse(values[i]!, raw, at[i]!) : parseString(values[i]!);
-    if (p === null) return null;
-    out.push(p);
-  }
-  return out;
-}
-
 function parseSingle<T>(v: string | undefined, parse: (v: string) => T | null): T | null | undefined {
   if (v === undefined) return undefined;
   return parse(v);
-}
-
-function parseAllOrNull<T>(values: string[], parse: (v: string) => T | null): T[] | null {
-  const out: T[] = [];
-  for (const v of values) {
-    const p = parse(v);
-    if (p === null) return null;
-    out.push(p);
-  }
-  return out;
 }
