@@ -54,6 +54,12 @@ export abstract class SipMessage {
   abstract readonly isRequest: boolean;
   /** The bytes this message was parsed from (null for a message we built). */
   raw: Buffer | null = null;
+  /**
+   * The start line and header lines of raw as a latin1 string (offsets as in
+   * raw; it may run on into the body), which the serializer copies untouched
+   * lines from; null for a message we built.
+   */
+  rawHead: string | null = null;
   /** Offsets of the start line (including its CRLF) in raw; -1 once the start line changed. */
   startLineStart = -1;
   startLineEnd = -1;

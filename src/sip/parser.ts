@@ -101,6 +101,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
   const msg: AnyMessage = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
   msg.raw = buf;
+  msg.rawHead = head;
   msg.startLineStart = pos;
   msg.startLineEnd = startLineEnd;
 

@@ -10,54 +10,19 @@ import type { AnyMessage } from './message.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
-/**
- * What to write, in order: latin1 text (a string) or a byte range of raw (two
- * numbers); the output is allocated once and filled, with no intermediate
- * Buffers. At most one of the open run of raw lines and the pending text is
- * non-empty at a time.
- */
-class Segments {
-  readonly segs: Array<string | number> = [];
-  total = 0;
-  /** text not yet in segs */
-  text = '';
-  /** the open run of adjacent raw bytes not yet in segs (-1: none) */
-  runStart = -1;
-  runEnd = -1;
-
-  addRaw(start: number, end: number): void {
-    if (this.runStart >= 0 && this.runEnd === start) {
-      this.runEnd = end;
-      return;
-    }
-    this.flush();
-    this.runStart = start;
-    this.runEnd = end;
-  }
-
-  addText(t: string): void {
-    if (this.runStart >= 0) this.flush();
-    this.text += t;
-  }
-
-  flush(): void {
-    if (this.runStart >= 0) {
-      this.segs.push(this.runStart, this.runEnd);
-      this.total += this.runEnd - this.runStart;
-      this.runStart = -1;
-    } else if (this.text) {
-      this.segs.push(this.text);
-      this.total += this.text.length;
-      this.text = '';
-    }
-  }
-}
-
 export function serialize(msg: AnyMessage): Buffer {
   const raw = msg.raw;
-  const w = new Segments();
-  if (raw && msg.startLineStart >= 0) w.addRaw(msg.startLineStart, msg.startLineEnd);
-  else w.addText(msg.startLine() + '\r\n');
+  // The start line and headers are written as one latin1 string: untouched lines as slices
+  // of the text they were parsed from (byte for byte what arrived; adjacent ones in one
+  // slice), the others formatted. One write and one body copy fill the output.
+  const head = raw === null ? null : (msg.rawHead ?? raw.toString('latin1'));
+  let text = '';
+  let runStart = -1;
+  let runEnd = -1;
+  if (head !== null && msg.startLineStart >= 0) {
+    runStart = msg.startLineStart;
+    runEnd = msg.startLineEnd;
+  } else text = msg.startLine() + '\r\n';
 
   const body = msg.body;
   const bodyLength = body.length;
@@ -65,41 +30,38 @@ export function serialize(msg: AnyMessage): Buffer {
   const hs = msg.headers;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i]!;
+    let line: string | undefined;
     if (h.name === 'content-length') {
       // keep the original line when it is right, rewrite it otherwise; only one is written
       if (wroteLength) continue;
       wroteLength = true;
-      if (raw && h.start >= 0 && Number(h.value) === bodyLength) w.addRaw(h.start, h.end);
-      else w.addText(`Content-Length: ${bodyLength}\r\n`);
-    } else if (raw && h.start >= 0) w.addRaw(h.start, h.end);
-    else w.addText(`${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`);
-  }
-  if (!wroteLength) w.addText(`Content-Length: ${bodyLength}\r\n`);
-
-  // When the last line written is raw and is followed in raw by the empty CRLF line (and
-  // the body, unchanged), those bytes go in the same copy.
-  let bodyInRun = false;
-  const runEnd = w.runEnd;
-  if (w.runStart >= 0 && raw && runEnd + 2 <= raw.length && raw[runEnd] === 0x0d && raw[runEnd + 1] === 0x0a) {
-    w.runEnd += 2;
-    bodyInRun = bodyLength > 0 && body.buffer === raw.buffer && body.byteOffset === raw.byteOffset + runEnd + 2;
-    if (bodyInRun) w.runEnd += bodyLength;
-  } else w.addText('\r\n');
-  w.flush();
-
-  const out = Buffer.allocUnsafe(w.total + (bodyInRun ? 0 : bodyLength));
-  const segs = w.segs;
-  let off = 0;
-  for (let k = 0; k < segs.length; k++) {
-    const seg = segs[k]!;
-    if (typeof seg === 'string') off += out.write(seg, off, 'latin1');
-    else {
-      const end = segs[++k] as number;
-      raw!.copy(out, off, seg, end);
-      off += end - seg;
+      if (head === null || h.start < 0 || Number(h.value) !== bodyLength) line = `Content-Length: ${bodyLength}\r\n`;
+    } else if (head === null || h.start < 0) line = `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
+    if (line === undefined) {
+      // an untouched line: extends the run when adjacent in raw
+      if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
+      else {
+        if (runStart >= 0) text += head!.slice(runStart, runEnd);
+        runStart = h.start;
+        runEnd = h.end;
+      }
+    } else {
+      if (runStart >= 0) text += head!.slice(runStart, runEnd);
+      runStart = -1;
+      text += line;
     }
   }
-  if (bodyLength && !bodyInRun) body.copy(out, off);
+  if (!wroteLength) {
+    if (runStart >= 0) text += head!.slice(runStart, runEnd);
+    runStart = -1;
+    text += `Content-Length: ${bodyLength}\r\n`;
+  }
+  if (runStart >= 0) text += head!.slice(runStart, runEnd);
+  text += '\r\n';
+
+  const out = Buffer.allocUnsafe(text.length + bodyLength);
+  out.write(text, 0, 'latin1');
+  if (bodyLength) out.set(body, text.length);
   return out;
 }
 
