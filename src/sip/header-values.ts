@@ -228,28 +228,6 @@ export function parseParams(s: string, i: number, stopAtComma = false): { params
   return params === null ? null : { params, end: scanEnd };
 }
 
-/**
- * Parameter names on nearly every message, by length: scanParams returns
- * these (interned) strings rather than a new slice, so lookups such as
- * get('branch') compare them by reference.
- */
-const COMMON_PARAMS_BY_LENGTH: string[][] = [];
-for (const n of ['branch', 'rport', 'received', 'tag', 'expires', '+sip.instance', 'reg-id', 'q', 'transport', 'lr', 'ob', 'maddr', 'ttl']) {
-  (COMMON_PARAMS_BY_LENGTH[n.length] ??= []).push(n);
-}
-
-/** The common lowercase parameter name whose bytes are b[start, end), else undefined. */
-function commonParamName(b: Uint8Array, start: number, end: number): string | undefined {
-  const candidates = COMMON_PARAMS_BY_LENGTH[end - start];
-  if (candidates === undefined) return undefined;
-  next: for (let j = 0; j < candidates.length; j++) {
-    const c = candidates[j]!;
-    for (let k = 0; k < c.length; k++) if (b[start + k] !== c.charCodeAt(k)) continue next;
-    return c;
-  }
-  return undefined;
-}
-
 /** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
 let scanEnd = 0;
 
@@ -273,7 +251,8 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
       i++;
     }
     if (i === nameStart) return null;
-    const name = upper ? s.slice(nameStart, i).toLowerCase() : (commonParamName(b, at + nameStart, at + i) ?? s.slice(nameStart, i));
+    const raw = s.slice(nameStart, i);
+    const name = upper ? raw.toLowerCase() : raw;
     if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     let value: string | null = null;
     if (i < n && b[at + i] === 0x3d) {
