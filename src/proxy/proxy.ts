@@ -135,6 +135,7 @@ function ignoreError(): void {}
 export function cloneRequest(req: SipRequest): SipRequest {
   const c = new SipRequest(req.method, req.uri);
   c.raw = req.raw;
+  c.rawHead = req.rawHead;
   c.startLineStart = req.startLineStart;
   c.startLineEnd = req.startLineEnd;
   c.headers = req.headers.slice();

@@ -9,7 +9,136 @@
  */
 import { isTokenChar, isToken, TOKEN_CHARS as TOKEN } from './header-names.js';
 
-export type Params = Map<string, string | null>;
+/**
+ * Header parameters (`;name[=value]`, RFC 3261 §25.1 generic-param) in the
+ * order written: the Map methods callers use. A `Map<string, string | null>`
+ * satisfies it, so code that builds params itself may pass a Map; the parsers
+ * return a ParamList.
+ */
+export interface Params extends Iterable<[string, string | null]> {
+  readonly size: number;
+  get(name: string): string | null | undefined;
+  has(name: string): boolean;
+  set(name: string, value: string | null): this;
+  delete(name: string): boolean;
+  clear(): void;
+  forEach(fn: (value: string | null, name: string, params: this) => void): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string | null>;
+  entries(): IterableIterator<[string, string | null]>;
+}
+
+/** Above this many params a ParamList looks names up through a Map index, so a hostile list costs O(n), not O(n²). */
+const INDEX_THRESHOLD = 12;
+
+/**
+ * Params with Map semantics (set replaces a value in place, keeps first
+ * position; delete removes; iteration in insertion order), stored as one flat
+ * array [name0, value0, name1, value1, …]. A message carries a handful of
+ * short param lists (Via, From, To, Contact); a Map per list cost a hash
+ * table each, which showed up as a fifth of the parse time.
+ */
+export class ParamList implements Params {
+  /** names at even indices, their values at odd ones */
+  private kv: Array<string | null>;
+  /** name → index of the name in kv, only while there are more than INDEX_THRESHOLD params */
+  private index: Map<string, number> | null = null;
+
+  constructor(entries?: Iterable<readonly [string, string | null]> | null) {
+    this.kv = [];
+    if (entries) for (const [k, v] of entries) this.set(k, v);
+  }
+
+  get size(): number {
+    return this.kv.length >> 1;
+  }
+
+  /** Index of the name in kv, or -1. */
+  private find(name: string): number {
+    const kv = this.kv;
+    if (kv.length > INDEX_THRESHOLD * 2) {
+      if (this.index === null) {
+        this.index = new Map();
+        for (let i = 0; i < kv.length; i += 2) this.index.set(kv[i]!, i);
+      }
+      return this.index.get(name) ?? -1;
+    }
+    for (let i = 0; i < kv.length; i += 2) if (kv[i] === name) return i;
+    return -1;
+  }
+
+  get(name: string): string | null | undefined {
+    const i = this.find(name);
+    return i === -1 ? undefined : this.kv[i + 1];
+  }
+
+  has(name: string): boolean {
+    return this.find(name) !== -1;
+  }
+
+  set(name: string, value: string | null): this {
+    const i = this.find(name);
+    if (i !== -1) this.kv[i + 1] = value;
+    else {
+      if (this.index !== null) this.index.set(name, this.kv.length);
+      this.kv.push(name, value);
+    }
+    return this;
+  }
+
+  delete(name: string): boolean {
+    const i = this.find(name);
+    if (i === -1) return false;
+    this.kv.splice(i, 2);
+    this.index = null;
+    return true;
+  }
+
+  clear(): void {
+    this.kv = [];
+    this.index = null;
+  }
+
+  forEach(fn: (value: string | null, name: string, params: this) => void): void {
+    const kv = this.kv;
+    for (let i = 0; i < kv.length; i += 2) fn(kv[i + 1]!, kv[i] as string, this);
+  }
+
+  keys(): IterableIterator<string> {
+    const out: string[] = [];
+    for (let i = 0; i < this.kv.length; i += 2) out.push(this.kv[i] as string);
+    return out[Symbol.iterator]();
+  }
+
+  values(): IterableIterator<string | null> {
+    const out: Array<string | null> = [];
+    for (let i = 1; i < this.kv.length; i += 2) out.push(this.kv[i]!);
+    return out[Symbol.iterator]();
+  }
+
+  /** A snapshot, like iterating a copy: changing the list while iterating does not affect it. */
+  entries(): IterableIterator<[string, string | null]> {
+    const out: Array<[string, string | null]> = [];
+    for (let i = 0; i < this.kv.length; i += 2) out.push([this.kv[i] as string, this.kv[i + 1]!]);
+    return out[Symbol.iterator]();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string | null]> {
+    return this.entries();
+  }
+
+  /** `;name=value` for each param, as formatParams writes them. */
+  format(): string {
+    const kv = this.kv;
+    let out = '';
+    for (let i = 0; i < kv.length; i += 2) {
+      const v = kv[i + 1];
+      out += v === null ? ';' + kv[i] : ';' + kv[i] + '=' + v;
+    }
+    return out;
+  }
+
+}
 
 const SP = 0x20;
 const HT = 0x09;
@@ -23,11 +152,58 @@ function skipWs(s: string, i: number): number {
   return i;
 }
 
+// The hot parsers (Via, name-addr, Contact, CSeq, params) read single characters
+// as bytes: b[at + i] for v[i], i < v.length, which costs about half of
+// v.charCodeAt(i). A header value from a parsed message is read in the
+// message's buffer (the *Bytes entry points); any other string is first copied
+// to a scratch buffer (bytesOf). A character above 0x7f may read as another
+// byte above 0x7f: no rule here tells those apart.
+
+let scratch = Buffer.allocUnsafeSlow(512);
+
+/** v's characters as bytes at [0, v.length) of a scratch buffer, valid until the next call. */
+function bytesOf(v: string): Uint8Array {
+  const n = v.length;
+  if (n > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(n, scratch.length * 2));
+  // ASCII (the usual case) is copied natively; otherwise char by char, anything above 0xff as 0x80
+  if (Buffer.byteLength(v, 'utf8') === n) scratch.write(v, 0, n, 'latin1');
+  else
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i);
+      scratch[i] = c > 0xff ? 0x80 : c;
+    }
+  return scratch;
+}
+
+/** skipWs over the bytes of a value: b[at + i], i < n. */
+function skipWsIn(b: Uint8Array, at: number, i: number, n: number): number {
+  while (i < n && isWs(b[at + i]!)) i++;
+  return i;
+}
+
 /** Removes the surrounding quotes of a quoted-string and its backslash escapes (§25.1 quoted-pair). */
 export function unquote(v: string): string {
   if (v.length < 2 || v.charCodeAt(0) !== 0x22 || v.charCodeAt(v.length - 1) !== 0x22) return v;
   const inner = v.slice(1, -1);
   return inner.indexOf('\\') === -1 ? inner : inner.replace(/\\(.)/gs, '$1');
+}
+
+/**
+ * Index of the '"' that closes the quoted-string opened at s[q], or -1 when
+ * it is not closed (§25.1: a backslash escapes the character after it).
+ */
+function closingQuote(s: string, q: number): number {
+  const close = s.indexOf('"', q + 1);
+  if (close === -1) return -1;
+  const bs = s.indexOf('\\', q + 1);
+  if (bs === -1 || bs > close) return close; // no quoted-pair before it: the usual case, no char loop
+  const n = s.length;
+  let i = q + 1;
+  while (i < n && s.charCodeAt(i) !== 0x22) {
+    if (s.charCodeAt(i) === 0x5c) i++;
+    i++;
+  }
+  return i >= n ? -1 : i;
 }
 
 /** Encodes a Unicode string as a byte string (UTF-8 bytes as latin1 chars) for writing into a header. */
@@ -47,29 +223,29 @@ export function fromByteString(s: string): string {
  * Names are lowercased; values kept as written (quoted strings keep their quotes).
  * Returns null on a malformed parameter.
  */
-export function parseParams(s: string, i: number, stopAtComma = false): { params: Params; end: number } | null {
-  const params = scanParams(s, i, stopAtComma);
+export function parseParams(s: string, i: number, stopAtComma = false): { params: ParamList; end: number } | null {
+  const params = scanParams(s, bytesOf(s), 0, i, stopAtComma);
   return params === null ? null : { params, end: scanEnd };
 }
 
 /** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
 let scanEnd = 0;
 
-/** parseParams without the result wrapper: the end index is left in scanEnd. */
-function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
-  const params: Params = new Map();
+/** parseParams without the result wrapper, over the bytes b[at + i] of s: the end index is left in scanEnd. */
+function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma: boolean): ParamList | null {
+  const params = new ParamList();
   const n = s.length;
-  if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+  if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
   while (i < n) {
-    let c = s.charCodeAt(i);
+    let c = b[at + i]!;
     if (c === 0x2c && stopAtComma) break;
     if (c !== 0x3b) return null; // ';'
     i++;
-    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+    if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     const nameStart = i;
     let upper = false;
     while (i < n) {
-      c = s.charCodeAt(i);
+      c = b[at + i]!;
       if (c >= 128 || TOKEN[c] !== 1) break;
       if (c >= 0x41 && c <= 0x5a) upper = true;
       i++;
@@ -77,22 +253,17 @@ function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
     if (i === nameStart) return null;
     const raw = s.slice(nameStart, i);
     const name = upper ? raw.toLowerCase() : raw;
-    if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+    if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     let value: string | null = null;
-    if (i < n && s.charCodeAt(i) === 0x3d) {
+    if (i < n && b[at + i] === 0x3d) {
       i++;
-      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
-      c = i < n ? s.charCodeAt(i) : 0;
+      if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
+      c = i < n ? b[at + i]! : 0;
       if (c === 0x22) {
-        const q = i;
-        i++;
-        while (i < n && s.charCodeAt(i) !== 0x22) {
-          if (s.charCodeAt(i) === 0x5c) i++;
-          i++;
-        }
-        if (i >= n) return null;
-        i++;
-        value = s.slice(q, i);
+        const close = closingQuote(s, i);
+        if (close === -1) return null;
+        value = s.slice(i, close + 1);
+        i = close + 1;
       } else if (c === 0x5b) {
         const close = s.indexOf(']', i);
         if (close === -1) return null;
@@ -102,14 +273,14 @@ function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
         const vs = i;
         // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
         while (i < n) {
-          c = s.charCodeAt(i);
+          c = b[at + i]!;
           if (c === 0x3a || (c < 128 && TOKEN[c] === 1)) i++;
           else break;
         }
         if (i === vs) return null;
         value = s.slice(vs, i);
       }
-      if (i < n && isWs(s.charCodeAt(i))) i = skipWs(s, i);
+      if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     }
     params.set(name, value);
   }
@@ -118,6 +289,7 @@ function scanParams(s: string, i: number, stopAtComma: boolean): Params | null {
 }
 
 export function formatParams(params: Params): string {
+  if (params instanceof ParamList) return params.format();
   let out = '';
   for (const [k, v] of params) out += v === null ? `;${k}` : `;${k}=${v}`;
   return out;
@@ -210,6 +382,11 @@ export interface Via {
 
 /** Parses one Via value: `SIP / 2.0 / UDP host[:port] *(;param)`, LWS allowed around '/'. */
 export function parseVia(v: string): Via | null {
+  return parseViaBytes(v, bytesOf(v), 0);
+}
+
+/** parseVia for a value whose bytes are b[at, at + v.length). */
+export function parseViaBytes(v: string, b: Uint8Array, at: number): Via | null {
   const n = v.length;
   let i: number;
   let protocol: string;
@@ -217,13 +394,13 @@ export function parseVia(v: string): Via | null {
   if (v.startsWith('SIP/2.0/')) {
     // fast path: the spelling every stack sends
     i = 8;
-    while (i < n && isTokenChar(v.charCodeAt(i))) i++;
-    if (i === 8 || i >= n || !isWs(v.charCodeAt(i))) return parseViaGeneral(v);
+    while (i < n && isTokenChar(b[at + i]!)) i++;
+    if (i === 8 || i >= n || !isWs(b[at + i]!)) return parseViaGeneral(v, b, at);
     protocol = 'SIP/2.0';
     transport = v.slice(8, i);
     if (hasLower(transport)) transport = transport.toUpperCase();
-  } else return parseViaGeneral(v);
-  return parseViaSentBy(v, skipWs(v, i), protocol, transport);
+  } else return parseViaGeneral(v, b, at);
+  return parseViaSentBy(v, b, at, skipWsIn(b, at, i, n), protocol, transport);
 }
 
 function hasLower(s: string): boolean {
@@ -235,7 +412,7 @@ function hasLower(s: string): boolean {
 }
 
 /** `SIP / 2.0 / UDP` with LWS around the slashes (RFC 4475 wsinv). */
-function parseViaGeneral(v: string): Via | null {
+function parseViaGeneral(v: string, b: Uint8Array, at: number): Via | null {
   let i = skipWs(v, 0);
   const parts: string[] = [];
   for (let k = 0; k < 3; k++) {
@@ -250,35 +427,49 @@ function parseViaGeneral(v: string): Via | null {
     }
   }
   if (parts[0]!.toUpperCase() !== 'SIP') return null;
-  return parseViaSentBy(v, i, `SIP/${parts[1]!}`, parts[2]!.toUpperCase());
+  return parseViaSentBy(v, b, at, i, `SIP/${parts[1]!}`, parts[2]!.toUpperCase());
 }
 
 /** sent-by (LWS allowed around its ':') and the via-params. */
-function parseViaSentBy(v: string, i: number, protocol: string, transport: string): Via | null {
+function parseViaSentBy(v: string, b: Uint8Array, at: number, i: number, protocol: string, transport: string): Via | null {
   const n = v.length;
   const hostStart = i;
-  if (i < n && v.charCodeAt(i) === 0x5b) {
+  let host: string;
+  if (i < n && b[at + i] === 0x5b) {
     const close = v.indexOf(']', i);
     if (close === -1) return null;
     i = close + 1;
+    host = v.slice(hostStart, i);
+    if (!isValidHost(host)) return null;
   } else {
-    while (i < n) {
-      const c = v.charCodeAt(i);
+    // the host runs to ':', ';' or LWS; checked as isValidHost does in the same pass
+    let labelLen = 0;
+    let prev = 0;
+    for (; i < n; i++) {
+      const c = b[at + i]!;
       if (c === 0x3a || c === 0x3b || isWs(c)) break;
-      i++;
+      if (c === 0x2e) {
+        if (labelLen === 0 || prev === 0x2d) return null;
+        labelLen = 0;
+      } else if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) labelLen++;
+      else if (c === 0x2d) {
+        if (labelLen === 0) return null;
+        labelLen++;
+      } else return null;
+      prev = c;
     }
+    if (i === hostStart || prev === 0x2d) return null;
+    host = v.slice(hostStart, i);
   }
-  const host = v.slice(hostStart, i);
-  if (!isValidHost(host)) return null;
   let port: number | undefined;
-  let j = i < n && isWs(v.charCodeAt(i)) ? skipWs(v, i) : i;
-  if (j < n && v.charCodeAt(j) === 0x3a) {
-    const p = scanDigits(v, skipWs(v, j + 1), 5);
+  let j = i < n && isWs(b[at + i]!) ? skipWsIn(b, at, i, n) : i;
+  if (j < n && b[at + j] === 0x3a) {
+    const p = scanDigitsIn(b, at, skipWsIn(b, at, j + 1, n), n, 5);
     if (p < 0 || p > 65535) return null;
     port = p;
     i = digitsEnd;
   }
-  const params = scanParams(v, i, false);
+  const params = scanParams(v, b, at, i, false);
   if (params === null) return null;
   if (scanEnd < n) return null;
   const via: Via = { protocol, transport, host, params };
@@ -329,28 +520,27 @@ export interface NameAddr {
  * brackets, everything after the first ';' is a header parameter (§20.10).
  */
 export function parseNameAddr(v: string): NameAddr | null {
-  let i = skipWs(v, 0);
+  return parseNameAddrBytes(v, bytesOf(v), 0);
+}
+
+/** parseNameAddr for a value whose bytes are b[at, at + v.length). */
+export function parseNameAddrBytes(v: string, b: Uint8Array, at: number): NameAddr | null {
   const n = v.length;
+  let i = skipWsIn(b, at, 0, n);
   let displayName: string | undefined;
-  if (i < n && v.charCodeAt(i) === 0x22) {
-    const q = i;
-    i++;
-    while (i < n && v.charCodeAt(i) !== 0x22) {
-      if (v.charCodeAt(i) === 0x5c) i++;
-      i++;
-    }
-    if (i >= n) return null;
-    i++;
-    displayName = fromByteString(unquote(v.slice(q, i)));
-    i = skipWs(v, i);
-    if (v.charCodeAt(i) !== 0x3c) return null;
+  if (i < n && b[at + i] === 0x22) {
+    const close = closingQuote(v, i);
+    if (close === -1) return null;
+    displayName = fromByteString(unquote(v.slice(i, close + 1)));
+    i = skipWsIn(b, at, close + 1, n);
+    if (i >= n || b[at + i] !== 0x3c) return null;
   }
   const lt = v.indexOf('<', i);
   let uri: string;
   let rest: number;
   let angle: boolean;
   if (lt !== -1) {
-    if (displayName === undefined) {
+    if (displayName === undefined && lt > i) {
       const dn = v.slice(i, lt).trim();
       if (dn) {
         // §25.1: an unquoted display name is *(token LWS)
@@ -358,8 +548,18 @@ export function parseNameAddr(v: string): NameAddr | null {
         displayName = fromByteString(dn);
       }
     }
-    const gt = v.indexOf('>', lt);
-    if (gt === -1) return null;
+    // the URI runs to the first '>' and holds no whitespace, controls, quotes or '<' (§25.1),
+    // and has a scheme: checked in the one pass that finds the '>'
+    let gt = lt + 1;
+    let colon = -1;
+    let plain = true;
+    for (; gt < n; gt++) {
+      const c = b[at + gt]!;
+      if (c === 0x3e) break;
+      if (c <= 0x20 || c === 0x3c || c === 0x22 || c === 0x7f) plain = false;
+      else if (c === 0x3a && colon === -1) colon = gt;
+    }
+    if (gt === n || !plain || colon <= lt + 1) return null;
     uri = v.slice(lt + 1, gt);
     rest = gt + 1;
     angle = true;
@@ -372,9 +572,9 @@ export function parseNameAddr(v: string): NameAddr | null {
     angle = false;
     // §20.10: an addr-spec written without <> cannot contain ',', '?' or ';'
     if (uri.indexOf('?') !== -1 || uri.indexOf(',') !== -1) return null;
+    if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
   }
-  if (!uri || !isPlainUriText(uri) || uri.indexOf(':') <= 0) return null;
-  const params = scanParams(v, rest, false);
+  const params = scanParams(v, b, at, rest, false);
   if (params === null || scanEnd < n) return null;
   const out: NameAddr = { uri, params, angle };
   if (displayName !== undefined) out.displayName = displayName;
@@ -403,32 +603,67 @@ export interface ContactValue extends NameAddr {
 export type ContactList = { star: true } | { star: false; contacts: ContactValue[] };
 
 export function parseContact(v: string): ContactValue | null {
-  const na = parseNameAddr(v);
+  return parseContactBytes(v, bytesOf(v), 0);
+}
+
+/** parseContact for a value whose bytes are b[at, at + v.length). */
+export function parseContactBytes(v: string, b: Uint8Array, at: number): ContactValue | null {
+  const na = parseNameAddrBytes(v, b, at);
   if (!na) return null;
   const c: ContactValue = na;
   const q = na.params.get('q');
   if (q !== undefined) {
-    // §20.10 / §25.1: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-    if (q === null || !/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(q)) return null;
+    if (q === null || !isQValue(q)) return null;
     c.q = Number(q);
   }
   const e = na.params.get('expires');
   if (e !== undefined) {
-    if (e === null || !/^[0-9]{1,10}$/.test(e)) return null;
-    c.expires = Number(e);
+    const x = e === null ? -1 : wholeUint(e);
+    if (x < 0) return null;
+    c.expires = x;
   }
   const inst = na.params.get('+sip.instance');
-  if (inst) {
-    let s = unquote(inst);
-    if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
-    c.instance = s;
-  }
+  if (inst) c.instance = instanceId(inst);
   const reg = na.params.get('reg-id');
   if (reg !== undefined) {
-    if (reg === null || !/^[0-9]{1,10}$/.test(reg)) return null;
-    c.regId = Number(reg);
+    const x = reg === null ? -1 : wholeUint(reg);
+    if (x < 0) return null;
+    c.regId = x;
   }
   return c;
+}
+
+/** §20.10 / §25.1: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+function isQValue(q: string): boolean {
+  const n = q.length;
+  if (n === 0 || n > 5) return false;
+  const first = q.charCodeAt(0);
+  if (first !== 0x30 && first !== 0x31) return false;
+  if (n === 1) return true;
+  if (q.charCodeAt(1) !== 0x2e) return false;
+  for (let i = 2; i < n; i++) {
+    const c = q.charCodeAt(i);
+    if (first === 0x31 ? c !== 0x30 : c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The value of a string of 1 to 10 digits and nothing else (expires, reg-id), else -1. */
+function wholeUint(s: string): number {
+  const x = scanDigits(s, 0, 10);
+  return x >= 0 && digitsEnd === s.length ? x : -1;
+}
+
+/** RFC 5626 §4.1 +sip.instance: the value without its quotes, then without its angle brackets. */
+function instanceId(v: string): string {
+  const n = v.length;
+  // the usual "<urn:uuid:…>" without backslashes: one slice
+  if (n >= 4 && v.charCodeAt(0) === 0x22 && v.charCodeAt(1) === 0x3c && v.charCodeAt(n - 2) === 0x3e && v.charCodeAt(n - 1) === 0x22 && v.indexOf('\\') === -1) {
+    return v.slice(2, n - 2);
+  }
+  let s = unquote(v);
+  if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1);
+  return s;
 }
 
 // ---------------------------------------------------------------- CSeq (§20.16)
@@ -439,19 +674,24 @@ export interface CSeq {
 }
 
 export function parseCSeq(v: string): CSeq | null {
+  return parseCSeqBytes(v, bytesOf(v), 0);
+}
+
+/** parseCSeq for a value whose bytes are b[at, at + v.length). */
+export function parseCSeqBytes(v: string, b: Uint8Array, at: number): CSeq | null {
   const n = v.length;
-  const seq = scanDigits(v, skipWs(v, 0), 10);
+  const seq = scanDigitsIn(b, at, skipWsIn(b, at, 0, n), n, 10);
   // §8.1.1.5: the sequence number MUST be expressible as a 32-bit unsigned integer
   if (seq < 0 || seq > 0xffffffff) return null;
   let i = digitsEnd;
   const ws = i;
-  i = skipWs(v, i);
+  i = skipWsIn(b, at, i, n);
   if (i === ws) return null;
   const ms = i;
-  while (i < n && isTokenChar(v.charCodeAt(i))) i++;
+  while (i < n && isTokenChar(b[at + i]!)) i++;
   if (i === ms) return null;
   const method = v.slice(ms, i);
-  if (skipWs(v, i) !== n) return null;
+  if (skipWsIn(b, at, i, n) !== n) return null;
   return { seq, method };
 }
 
@@ -468,6 +708,20 @@ function scanDigits(s: string, i: number, maxDigits: number): number {
   let n = 0;
   while (i < s.length) {
     const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+    i++;
+  }
+  digitsEnd = i;
+  return i === start || i - start > maxDigits ? -1 : n;
+}
+
+/** scanDigits over the bytes of a value: b[at + i], i < end. */
+function scanDigitsIn(b: Uint8Array, at: number, i: number, end: number, maxDigits: number): number {
+  const start = i;
+  let n = 0;
+  while (i < end) {
+    const c = b[at + i]!;
     if (c < 0x30 || c > 0x39) break;
     n = n * 10 + (c - 0x30);
     i++;

@@ -8,14 +8,18 @@
  * Header names are stored in their lowercase long form ("v" → "via").
  * Header values are byte strings (latin1-decoded bytes, see header-values.ts).
  */
-import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList } from './header-names.js';
+import { canonicalHeaderName, isListHeader, normalizeHeaderName, splitList, trimLws } from './header-names.js';
 import {
   parseAuth,
   parseContact,
+  parseContactBytes,
   parseCSeq,
+  parseCSeqBytes,
   parseNameAddr,
+  parseNameAddrBytes,
   parseUint,
   parseVia,
+  parseViaBytes,
   type AuthValue,
   type ContactList,
   type ContactValue,
@@ -34,24 +38,43 @@ export interface HeaderField {
   readonly start: number;
   /** byte offset just past the line's terminator in raw */
   readonly end: number;
+  /**
+   * byte offset in raw where `value` lies byte for byte, for a parsed line
+   * (-1 when the value was unfolded; absent on a header we created): typed
+   * values are then parsed from those bytes
+   */
+  readonly valueStart?: number;
   /** the name as it is written when the header is re-serialized */
   readonly writtenName?: string;
 }
 
 const NOT_PARSED = Symbol('not-parsed');
-/** cached "header absent" (undefined cannot be told from a cache miss in a Map) */
-const ABSENT = Symbol('absent');
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
   /** The bytes this message was parsed from (null for a message we built). */
   raw: Buffer | null = null;
+  /**
+   * The start line and header lines of raw as a latin1 string (offsets as in
+   * raw; it may run on into the body), which the serializer copies untouched
+   * lines from; null for a message we built.
+   */
+  rawHead: string | null = null;
   /** Offsets of the start line (including its CRLF) in raw; -1 once the start line changed. */
   startLineStart = -1;
   startLineEnd = -1;
   headers: HeaderField[] = [];
   body: Buffer = EMPTY;
-  private readonly typed = new Map<string, unknown>();
+  // The typed values read for nearly every message, each in a field of its
+  // own (NOT_PARSED until asked for): cheaper than a Map lookup and a Map per message.
+  private tVia: Via[] | null | typeof NOT_PARSED = NOT_PARSED;
+  private tFrom: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tTo: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tCSeq: CSeq | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tContact: ContactList | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private tContentLength: number | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  /** The other typed values, by header name; created when the first is asked for. */
+  private typed: Map<string, unknown> | null = null;
 
   // ------------------------------------------------------------ raw header access
 
@@ -69,13 +92,80 @@ export abstract class SipMessage {
 
   /** Every value of a header, in order; list headers (§7.3.1) are split on their commas. */
   getAll(name: string): string[] {
-    const n = normalizeHeaderName(name);
+    return this.valuesOf(normalizeHeaderName(name));
+  }
+
+  /** getAll for a name already in its lowercase long form. */
+  private valuesOf(n: string): string[] {
     const list = isListHeader(n);
     const out: string[] = [];
-    for (const h of this.headers) {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
       if (h.name !== n) continue;
-      if (list) for (const v of splitList(h.value)) out.push(v);
-      else out.push(h.value);
+      if (!list) out.push(h.value);
+      else if (h.value.indexOf(',') === -1) {
+        // one value on the line: what splitList returns, without its array
+        const t = trimLws(h.value);
+        if (t) out.push(t);
+      } else for (const v of splitList(h.value)) out.push(v);
+    }
+    return out;
+  }
+
+  /** The first line of a header, by its lowercase long name. */
+  private field(n: string): HeaderField | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === n) return hs[i]!;
+    return undefined;
+  }
+
+  /** get for a name already in its lowercase long form. */
+  private first(n: string): string | undefined {
+    return this.field(n)?.value;
+  }
+
+  /** A single-valued header's typed value (undefined when absent), parsed from raw when its bytes are there. */
+  private parseFirst<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T | null | undefined {
+    const h = this.field(n);
+    if (h === undefined) return undefined;
+    const at = h.valueStart;
+    return this.raw !== null && at !== undefined && at >= 0 ? parse(h.value, this.raw, at) : parseString(h.value);
+  }
+
+  /**
+   * Every value of a list header (those of valuesOf, in order), parsed; null
+   * when any is malformed. A line holding one value is parsed from raw when
+   * its bytes are there (a parsed value is trimmed already).
+   */
+  private parseAll<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T[] | null {
+    const out: T[] = [];
+    const hs = this.headers;
+    const raw = this.raw;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
+      if (h.name !== n) continue;
+      const v = h.value;
+      let p: T | null;
+      if (v.indexOf(',') !== -1) {
+        for (const part of splitList(v)) {
+          p = parseString(part);
+          if (p === null) return null;
+          out.push(p);
+        }
+        continue;
+      }
+      const at = h.valueStart;
+      if (raw !== null && at !== undefined && at >= 0) {
+        if (v.length === 0) continue;
+        p = parse(v, raw, at);
+      } else {
+        const t = trimLws(v);
+        if (!t) continue;
+        p = parseString(t);
+      }
+      if (p === null) return null;
+      out.push(p);
     }
     return out;
   }
@@ -98,7 +188,7 @@ export abstract class SipMessage {
       if (idx === -1) this.headers.push(field);
       else this.headers.splice(idx, 0, field);
     }
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -106,7 +196,7 @@ export abstract class SipMessage {
   append(name: string, value: string): this {
     const n = normalizeHeaderName(name);
     this.headers.push(created(n, value, name));
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -115,7 +205,7 @@ export abstract class SipMessage {
     const n = normalizeHeaderName(name);
     const idx = this.headers.findIndex((h) => h.name === n);
     this.headers.splice(idx === -1 ? 0 : idx, 0, created(n, value, name));
-    this.typed.delete(n);
+    this.forget(n);
     return this;
   }
 
@@ -137,7 +227,7 @@ export abstract class SipMessage {
     const first = values.shift();
     if (values.length === 0) this.headers.splice(idx, 1);
     else this.headers[idx] = created(n, values.join(', '), h.writtenName ?? canonicalHeaderName(n));
-    this.typed.delete(n);
+    this.forget(n);
     return first;
   }
 
@@ -149,34 +239,49 @@ export abstract class SipMessage {
    * calls this so the parsed objects do not live for Timer J.
    */
   releaseParsed(): void {
-    if (this.typed.size) this.typed.clear();
+    this.tVia = this.tFrom = this.tTo = this.tCSeq = this.tContact = this.tContentLength = NOT_PARSED;
+    this.typed = null;
   }
 
-  /** The cached typed value of a header, or NOT_PARSED (no closure: this is on every hot path). */
-  private peek(name: string): unknown {
-    const c = this.typed.get(name);
-    if (c === undefined) return NOT_PARSED;
-    return c === ABSENT ? undefined : c;
-  }
-
-  private memo<T>(name: string, v: T): T {
-    this.typed.set(name, v === undefined ? ABSENT : v);
-    return v;
+  /** Drops the typed value of one header (after that header changed). */
+  private forget(n: string): void {
+    switch (n) {
+      case 'via':
+        this.tVia = NOT_PARSED;
+        break;
+      case 'from':
+        this.tFrom = NOT_PARSED;
+        break;
+      case 'to':
+        this.tTo = NOT_PARSED;
+        break;
+      case 'cseq':
+        this.tCSeq = NOT_PARSED;
+        break;
+      case 'contact':
+        this.tContact = NOT_PARSED;
+        break;
+      case 'content-length':
+        this.tContentLength = NOT_PARSED;
+        break;
+      default:
+        this.typed?.delete(n);
+    }
   }
 
   private cached<T>(name: string, compute: () => T): T {
-    const v = this.typed.get(name);
-    if (v !== undefined || this.typed.has(name)) return v as T;
+    const typed = (this.typed ??= new Map());
+    const v = typed.get(name);
+    if (v !== undefined || typed.has(name)) return v as T;
     const r = compute();
-    this.typed.set(name, r);
+    typed.set(name, r);
     return r;
   }
 
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
-    const c = this.peek('via');
-    if (c !== NOT_PARSED) return c as Via[] | null;
-    return this.memo('via', parseAllOrNull(this.getAll('via'), parseVia));
+    if (this.tVia === NOT_PARSED) this.tVia = this.parseAll('via', parseViaBytes, parseVia);
+    return this.tVia;
   }
 
   topVia(): Via | null | undefined {
@@ -186,15 +291,13 @@ export abstract class SipMessage {
   }
 
   from(): NameAddr | null | undefined {
-    const c = this.peek('from');
-    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
-    return this.memo('from', parseSingle(this.get('from'), parseNameAddr));
+    if (this.tFrom === NOT_PARSED) this.tFrom = this.parseFirst('from', parseNameAddrBytes, parseNameAddr);
+    return this.tFrom;
   }
 
   to(): NameAddr | null | undefined {
-    const c = this.peek('to');
-    if (c !== NOT_PARSED) return c as NameAddr | null | undefined;
-    return this.memo('to', parseSingle(this.get('to'), parseNameAddr));
+    if (this.tTo === NOT_PARSED) this.tTo = this.parseFirst('to', parseNameAddrBytes, parseNameAddr);
+    return this.tTo;
   }
 
   fromTag(): string | undefined {
@@ -206,13 +309,12 @@ export abstract class SipMessage {
   }
 
   callId(): string | undefined {
-    return this.get('call-id');
+    return this.first('call-id');
   }
 
   cseq(): CSeq | null | undefined {
-    const c = this.peek('cseq');
-    if (c !== NOT_PARSED) return c as CSeq | null | undefined;
-    return this.memo('cseq', parseSingle(this.get('cseq'), parseCSeq));
+    if (this.tCSeq === NOT_PARSED) this.tCSeq = this.parseFirst('cseq', parseCSeqBytes, parseCSeq);
+    return this.tCSeq;
   }
 
   maxForwards(): number | null | undefined {
@@ -220,7 +322,8 @@ export abstract class SipMessage {
   }
 
   contentLength(): number | null | undefined {
-    return this.cached('content-length', () => parseSingle(this.get('content-length'), (v) => parseUint(v)));
+    if (this.tContentLength === NOT_PARSED) this.tContentLength = parseSingle(this.first('content-length'), parseUint);
+    return this.tContentLength;
   }
 
   contentType(): string | undefined {
@@ -237,26 +340,29 @@ export abstract class SipMessage {
 
   /** Contact header: `*` or a list of contacts; undefined when absent, null when malformed. */
   contacts(): ContactList | null | undefined {
-    return this.cached('contact', () => {
-      const all = this.getAll('contact');
-      if (all.length === 0) return undefined;
-      if (all.length === 1 && all[0] === '*') return { star: true } as const;
-      if (all.includes('*')) return null; // §10.2.2: '*' only alone
-      const cs = parseAllOrNull<ContactValue>(all, parseContact);
-      return cs === null ? null : ({ star: false, contacts: cs } as const);
-    });
+    if (this.tContact === NOT_PARSED) {
+      // '*' never parses as a contact, so a list that parses has none
+      const cs = this.parseAll<ContactValue>('contact', parseContactBytes, parseContact);
+      if (cs !== null) this.tContact = cs.length === 0 ? undefined : { star: false, contacts: cs };
+      else {
+        // §10.2.2: '*' only alone; anything else that did not parse is malformed
+        const all = this.valuesOf('contact');
+        this.tContact = all.length === 1 && all[0] === '*' ? { star: true } : null;
+      }
+    }
+    return this.tContact;
   }
 
   routes(): NameAddr[] | null {
-    return this.cached('route', () => parseAllOrNull(this.getAll('route'), parseNameAddr));
+    return this.cached('route', () => this.parseAll('route', parseNameAddrBytes, parseNameAddr));
   }
 
   recordRoutes(): NameAddr[] | null {
-    return this.cached('record-route', () => parseAllOrNull(this.getAll('record-route'), parseNameAddr));
+    return this.cached('record-route', () => this.parseAll('record-route', parseNameAddrBytes, parseNameAddr));
   }
 
   paths(): NameAddr[] | null {
-    return this.cached('path', () => parseAllOrNull(this.getAll('path'), parseNameAddr));
+    return this.cached('path', () => this.parseAll('path', parseNameAddrBytes, parseNameAddr));
   }
 
   /** Option tags of Supported / Require / Proxy-Require / Unsupported, or methods of Allow. */
@@ -341,14 +447,4 @@ function created(name: string, value: string, _written: string): HeaderField {
 function parseSingle<T>(v: string | undefined, parse: (v: string) => T | null): T | null | undefined {
   if (v === undefined) return undefined;
   return parse(v);
-}
-
-function parseAllOrNull<T>(values: string[], parse: (v: string) => T | null): T[] | null {
-  const out: T[] = [];
-  for (const v of values) {
-    const p = parse(v);
-    if (p === null) return null;
-    out.push(p);
-  }
-  return out;
 }

@@ -37,6 +37,10 @@ function fail(code: ConstructorParameters<typeof SbError>[0], detail?: string, m
 
 const CR = 0x0d;
 const LF = 0x0a;
+/** bytes converted to a string to look for the end of the header section in (see parseMessage) */
+const HEAD_WINDOW = 1024;
+/** body bytes the header string may carry rather than being converted again */
+const HEAD_SLACK = 256;
 
 /**
  * Parses a complete message. With `stream` true (bytes framed from TCP/TLS),
@@ -57,59 +61,72 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
 
   // the header section ends at the first empty line, CRLF or bare LF, after a line ended by
   // LF: "\n\r\n" (this covers CRLF CRLF and a bare-LF line followed by CRLF) or "\n\n" —
-  // exactly where the stream framer ends it
-  const crlf = buf.indexOf('\n\r\n', pos, 'latin1');
+  // exactly where the stream framer ends it. "\n\r\n" is searched for here; a "\n\n"
+  // before it is found by the header loop below, which looks at the byte after every LF.
   let bodyStart: number;
   // length of the header section including the last header's line terminator
   let headLen: number;
   // the header section as a byte string: offsets in it equal offsets in buf
   let head: string;
+  // Most header sections end within the first HEAD_WINDOW bytes: search a string of those
+  // (String indexOf costs far less than a Buffer.indexOf call), and keep it as the header
+  // string unless it holds much of the body (header values are slices of it and keep it alive).
+  const window = Math.min(buf.length, HEAD_WINDOW);
+  head = buf.toString('latin1', 0, window);
+  let crlf = head.indexOf('\n\r\n', pos);
+  if (crlf === -1 && window < buf.length) crlf = buf.indexOf('\n\r\n', pos, 'latin1');
   if (crlf !== -1) {
-    // only the bytes before the first "\n\r\n" are searched for LF LF: the body is never scanned
-    head = buf.toString('latin1', 0, crlf + 1);
-    const lf = head.indexOf('\n\n', pos);
-    if (lf === -1) {
-      bodyStart = crlf + 3;
-      headLen = crlf + 1;
-    } else {
-      bodyStart = lf + 2;
-      headLen = lf + 1; // the second LF is the empty line
-      head = head.slice(0, headLen);
-    }
+    bodyStart = crlf + 3;
+    headLen = crlf + 1;
+    if (head.length < headLen || head.length - headLen > HEAD_SLACK) head = buf.toString('latin1', 0, headLen);
   } else {
     const lf = buf.indexOf('\n\n', pos, 'latin1');
     if (lf === -1) return fail('SB_ERR_PARSE_NO_HEADER_END');
     bodyStart = lf + 2;
-    headLen = lf + 1;
+    headLen = lf + 1; // the second LF is the empty line
     head = buf.toString('latin1', 0, headLen);
   }
 
   // ---- start line
   let lineEnd = head.indexOf('\n', pos);
-  if (lineEnd === -1) lineEnd = head.length;
+  if (lineEnd === -1 || lineEnd >= headLen) lineEnd = headLen;
   const startLine = head.slice(pos, lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
-  const startLineEnd = Math.min(lineEnd + 1, head.length);
+  const startLineEnd = Math.min(lineEnd + 1, headLen);
+  // a bare-LF empty line right after the start line ends the (empty) header section
+  if (startLineEnd < headLen && head.charCodeAt(startLineEnd) === LF) {
+    headLen = startLineEnd;
+    bodyStart = startLineEnd + 1;
+  }
   const sl = parseStartLine(startLine);
   if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
   const msg: AnyMessage = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
   msg.raw = buf;
+  msg.rawHead = head;
   msg.startLineStart = pos;
   msg.startLineEnd = startLineEnd;
 
-  // ---- headers
+  // ---- headers: found with indexOf on the string, single characters read from
+  // the bytes (the same offsets), which is cheaper than charCodeAt
   const headers: HeaderField[] = [];
   let i = startLineEnd;
-  const n = headLen;
+  let n = headLen;
   while (i < n) {
     // one header: a line plus any continuation lines starting with SP/HT (§7.3.1 folding)
     const start = i;
     let e = head.indexOf('\n', i);
     if (e === -1 || e >= n) e = n - 1;
     let folded = false;
-    while (e + 1 < n && (head.charCodeAt(e + 1) === 0x20 || head.charCodeAt(e + 1) === 0x09)) {
+    let next = e + 1 < n ? buf[e + 1]! : -1;
+    while (next === 0x20 || next === 0x09) {
       folded = true;
-      const next = head.indexOf('\n', e + 1);
-      e = next === -1 || next >= n ? n - 1 : next;
+      const lf = head.indexOf('\n', e + 1);
+      e = lf === -1 || lf >= n ? n - 1 : lf;
+      next = e + 1 < n ? buf[e + 1]! : -1;
+    }
+    // "\n\n": a bare-LF empty line ends the header section after this header
+    if (next === LF) {
+      n = headLen = e + 1;
+      bodyStart = e + 2;
     }
     const end = e + 1;
     if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
@@ -118,8 +135,8 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
     // §7.3.1: the name may be followed by whitespace before the colon
     let ne = colon;
-    while (ne > start && (head.charCodeAt(ne - 1) === 0x20 || head.charCodeAt(ne - 1) === 0x09)) ne--;
-    let name = commonHeaderName(head, start, ne);
+    while (ne > start && (buf[ne - 1] === 0x20 || buf[ne - 1] === 0x09)) ne--;
+    let name = commonHeaderName(buf, start, ne);
     if (name === undefined) {
       const rawName = head.slice(start, ne);
       if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
@@ -128,11 +145,11 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     // the value without the LWS around it, sliced once
     let vs = colon + 1;
     let ve = end;
-    while (vs < ve && isLws(head.charCodeAt(vs))) vs++;
-    while (ve > vs && isLws(head.charCodeAt(ve - 1))) ve--;
+    while (vs < ve && isLws(buf[vs]!)) vs++;
+    while (ve > vs && isLws(buf[ve - 1]!)) ve--;
     let value = head.slice(vs, ve);
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
-    headers.push({ name, value, start, end });
+    headers.push({ name, value, start, end, valueStart: folded ? -1 : vs });
     i = end;
   }
   msg.headers = headers;
@@ -194,7 +211,8 @@ function parseStartLine(line: string): StartLine {
   if (sp1 <= 0) return { kind: 'garbage', detail: 'no method' };
   const method = line.slice(0, sp1);
   if (!isToken(method)) return { kind: 'garbage', detail: 'bad method' };
-  const sp2 = line.lastIndexOf(' ');
+  // the last space: where " SIP/2.0" ends the line (nearly always) without lastIndexOf, a runtime call
+  const sp2 = line.length > 8 && line.charCodeAt(line.length - 8) === 0x20 && line.endsWith('SIP/2.0') ? line.length - 8 : line.lastIndexOf(' ');
   const uri = sp2 > sp1 ? line.slice(sp1 + 1, sp2) : line.slice(sp1 + 1);
   const version = sp2 > sp1 ? line.slice(sp2 + 1) : '';
   if (sp2 <= sp1 || uri.length === 0) return { kind: 'request', method, uri, error: 'SB_ERR_PARSE_START_LINE', detail: 'missing Request-URI or version' };

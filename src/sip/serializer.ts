@@ -12,94 +12,56 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 
 export function serialize(msg: AnyMessage): Buffer {
   const raw = msg.raw;
-  // what to write, in order: latin1 text (a string) or a byte range of raw (two numbers);
-  // the output is allocated once and filled, with no intermediate Buffers
-  const segs: Array<string | number> = [];
-  let total = 0;
-  const pushRaw = (start: number, end: number): void => {
-    segs.push(start, end);
-    total += end - start;
-  };
+  // The start line and headers are written as one latin1 string: untouched lines as slices
+  // of the text they were parsed from (byte for byte what arrived; adjacent ones in one
+  // slice), the others formatted. One write and one body copy fill the output.
+  const head = raw === null ? null : (msg.rawHead ?? raw.toString('latin1'));
   let text = '';
-  const flushText = (): void => {
-    if (text) {
-      segs.push(text);
-      total += text.length;
-      text = '';
-    }
-  };
-
-  if (raw && msg.startLineStart >= 0) pushRaw(msg.startLineStart, msg.startLineEnd);
-  else text += msg.startLine() + '\r\n';
-
-  const bodyLength = msg.body.length;
-  let wroteLength = false;
-  const hs = msg.headers;
   let runStart = -1;
   let runEnd = -1;
+  if (head !== null && msg.startLineStart >= 0) {
+    runStart = msg.startLineStart;
+    runEnd = msg.startLineEnd;
+  } else text = msg.startLine() + '\r\n';
+
+  const body = msg.body;
+  const bodyLength = body.length;
+  let wroteLength = false;
+  const hs = msg.headers;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i]!;
+    let line: string | undefined;
     if (h.name === 'content-length') {
-      // keep the original line when it is right, rewrite it otherwise
+      // keep the original line when it is right, rewrite it otherwise; only one is written
       if (wroteLength) continue;
       wroteLength = true;
-      if (raw && h.start >= 0 && Number(h.value) === bodyLength) {
-        if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
-        else {
-          if (runStart >= 0) {
-            flushText();
-            pushRaw(runStart, runEnd);
-          }
-          flushText();
-          runStart = h.start;
-          runEnd = h.end;
-        }
-        continue;
-      }
-      if (runStart >= 0) {
-        flushText();
-        pushRaw(runStart, runEnd);
-        runStart = -1;
-      }
-      text += `Content-Length: ${bodyLength}\r\n`;
-      continue;
-    }
-    if (raw && h.start >= 0) {
+      if (head === null || h.start < 0 || Number(h.value) !== bodyLength) line = `Content-Length: ${bodyLength}\r\n`;
+    } else if (head === null || h.start < 0) line = `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
+    if (line === undefined) {
+      // an untouched line: extends the run when adjacent in raw
       if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
       else {
-        if (runStart >= 0) pushRaw(runStart, runEnd);
-        else flushText();
+        if (runStart >= 0) text += head!.slice(runStart, runEnd);
         runStart = h.start;
         runEnd = h.end;
       }
     } else {
-      if (runStart >= 0) {
-        flushText();
-        pushRaw(runStart, runEnd);
-        runStart = -1;
-      }
-      text += `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
+      if (runStart >= 0) text += head!.slice(runStart, runEnd);
+      runStart = -1;
+      text += line;
     }
   }
-  if (runStart >= 0) {
-    flushText();
-    pushRaw(runStart, runEnd);
+  if (!wroteLength) {
+    if (runStart >= 0) text += head!.slice(runStart, runEnd);
+    runStart = -1;
+    text += `Content-Length: ${bodyLength}\r\n`;
   }
-  if (!wroteLength) text += `Content-Length: ${bodyLength}\r\n`;
+  if (runStart >= 0) text += head!.slice(runStart, runEnd);
   text += '\r\n';
-  flushText();
-  const out = Buffer.allocUnsafe(total + bodyLength);
-  let off = 0;
-  for (let k = 0; k < segs.length; k++) {
-    const seg = segs[k]!;
-    if (typeof seg === 'string') off += out.write(seg, off, 'latin1');
-    else {
-      const end = segs[++k] as number;
-      raw!.copy(out, off, seg, end);
-      off += end - seg;
-    }
-  }
-  if (bodyLength) msg.body.copy(out, off);
+
+  const out = Buffer.allocUnsafe(text.length + bodyLength);
+  out.write(text, 0, 'latin1');
+  if (bodyLength) out.set(body, text.length);
   return out;
 }
 

@@ -1,0 +1,166 @@
+/**
+ * Header parameters (RFC 3261 §25.1 generic-param): the ParamList the
+ * parsers return behaves as the Map<string, string | null> it replaced —
+ * parsing (names lowercased, values as written, last duplicate wins in the
+ * first one's place) and every Map method callers use, checked against a
+ * real Map by a model-based property test.
+ */
+import '../../support/property-seed.js';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { formatParams, parseNameAddr, parseParams, parseVia, ParamList, type Params } from '../../../src/sip/header-values.js';
+
+const entries = (p: Params): Array<[string, string | null]> => [...p];
+
+describe('parseParams', () => {
+  it('lowercases names, keeps values as written, null for a valueless param', () => {
+    const r = parseParams(';Branch=z9hG4bKAbC;LR;X-Q="Quoted;Value, with \\" and ;";maddr=[2001:DB8::1]', 0)!;
+    expect(r).not.toBeNull();
+    expect(r.params).toBeInstanceOf(ParamList);
+    expect(entries(r.params)).toEqual([
+      ['branch', 'z9hG4bKAbC'],
+      ['lr', null],
+      ['x-q', '"Quoted;Value, with \\" and ;"'],
+      ['maddr', '[2001:DB8::1]'],
+    ]);
+    expect(r.params.get('Branch')).toBeUndefined(); // lookups are exact, as on a Map
+  });
+
+  it('a repeated name keeps its first place and takes the last value (Map.set)', () => {
+    const r = parseParams(';a=1;b=2;A=3;c;b', 0)!;
+    expect(entries(r.params)).toEqual([
+      ['a', '3'],
+      ['b', null],
+      ['c', null],
+    ]);
+    expect(r.params.size).toBe(3);
+  });
+
+  it('stops at a comma only when asked to, and reports where it stopped', () => {
+    expect(parseParams(';a=1, next', 0, true)).toMatchObject({ end: 4 });
+    expect(parseParams(';a=1, next', 0, false)).toBeNull();
+    expect(parseParams('', 0)!.params.size).toBe(0);
+  });
+
+  it.each([';', ';=1', ';a=', ';a="open', ';a=[::1', 'a=1', ';a=1 b'])('malformed %j → null', (s) => {
+    expect(parseParams(s, 0)).toBeNull();
+  });
+
+  it('a long list, looked up through its index, behaves the same', () => {
+    const names = Array.from({ length: 40 }, (_, i) => `p${i}`);
+    const r = parseParams(names.map((n, i) => `;${n}=${i}`).join('') + ';P7=again;p39', 0)!;
+    expect(r.params.size).toBe(40);
+    expect(r.params.get('p7')).toBe('again');
+    expect(r.params.get('p39')).toBeNull();
+    expect(r.params.get('p40')).toBeUndefined();
+    expect(entries(r.params)[7]).toEqual(['p7', 'again']);
+    expect(r.params.delete('p0')).toBe(true);
+    expect(r.params.get('p1')).toBe('1');
+    expect(r.params.get('p0')).toBeUndefined();
+    r.params.set('p0', 'back');
+    expect(entries(r.params).at(-1)).toEqual(['p0', 'back']);
+  });
+
+  it('typed values carry them: Via, name-addr', () => {
+    const via = parseVia('SIP/2.0/UDP h.example.com;branch=z9hG4bK1;rport;received=192.0.2.1')!;
+    expect(entries(via.params)).toEqual([
+      ['branch', 'z9hG4bK1'],
+      ['rport', null],
+      ['received', '192.0.2.1'],
+    ]);
+    const na = parseNameAddr('<sip:a@example.com;lr>;tag=x;Expires=60')!;
+    expect(entries(na.params)).toEqual([
+      ['tag', 'x'],
+      ['expires', '60'],
+    ]);
+  });
+});
+
+describe('ParamList', () => {
+  it('has the Map methods: get, has, set, delete, clear, size, iteration, forEach', () => {
+    const p = new ParamList([
+      ['branch', 'z9hG4bK1'],
+      ['rport', null],
+    ]);
+    expect(p.size).toBe(2);
+    expect(p.get('rport')).toBeNull();
+    expect(p.get('nope')).toBeUndefined();
+    expect(p.has('rport')).toBe(true);
+    expect(p.has('nope')).toBe(false);
+    expect(p.set('rport', '5060')).toBe(p); // chainable, replaced in place
+    p.set('received', '192.0.2.1');
+    expect([...p.keys()]).toEqual(['branch', 'rport', 'received']);
+    expect([...p.values()]).toEqual(['z9hG4bK1', '5060', '192.0.2.1']);
+    expect([...p.entries()]).toEqual([...p]);
+    const seen: Array<[string, string | null]> = [];
+    p.forEach((v, k, self) => {
+      expect(self).toBe(p);
+      seen.push([k, v]);
+    });
+    expect(seen).toEqual([...p]);
+    expect(p.delete('branch')).toBe(true);
+    expect(p.delete('branch')).toBe(false);
+    expect([...p.keys()]).toEqual(['rport', 'received']);
+    p.clear();
+    expect(p.size).toBe(0);
+    expect([...p]).toEqual([]);
+  });
+
+  it('copies to and from a Map, and formats like one', () => {
+    const p = new ParamList([
+      ['tag', 'a1'],
+      ['lr', null],
+    ]);
+    const m = new Map(p);
+    expect([...m]).toEqual([...p]);
+    expect(formatParams(p)).toBe(';tag=a1;lr');
+    expect(formatParams(m)).toBe(';tag=a1;lr');
+    expect(formatParams(new ParamList())).toBe('');
+  });
+
+  it('iterates a snapshot: changes made while iterating do not affect the loop', () => {
+    const p = new ParamList([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+    const seen: string[] = [];
+    for (const [k] of p) {
+      seen.push(k);
+      p.delete('b');
+      p.set('c', '3');
+    }
+    expect(seen).toEqual(['a', 'b']);
+    expect([...p.keys()]).toEqual(['a', 'c']);
+  });
+
+  it('behaves as a Map under any sequence of set, delete, clear (model-based)', () => {
+    const name = fc.constantFrom('a', 'b', 'c', 'tag', 'branch', 'x-1', 'x-2', 'x-3', 'x-4', 'x-5', 'x-6', 'x-7', 'x-8', 'x-9', 'x-10', 'x-11', 'x-12', 'x-13', 'x-14');
+    const op = fc.oneof(
+      { weight: 6, arbitrary: fc.tuple(fc.constant('set' as const), name, fc.option(fc.string({ maxLength: 4 }), { nil: null })) },
+      { weight: 2, arbitrary: fc.tuple(fc.constant('delete' as const), name, fc.constant(null)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constant('has' as const), name, fc.constant(null)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constant('clear' as const), name, fc.constant(null)) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const p = new ParamList();
+        const m = new Map<string, string | null>();
+        for (const [kind, k, v] of ops) {
+          if (kind === 'set') {
+            p.set(k, v);
+            m.set(k, v);
+          } else if (kind === 'delete') expect(p.delete(k)).toBe(m.delete(k));
+          else if (kind === 'has') expect(p.has(k)).toBe(m.has(k));
+          else {
+            p.clear();
+            m.clear();
+          }
+          expect(p.size).toBe(m.size);
+          expect(p.get(k)).toBe(m.get(k));
+        }
+        expect([...p]).toEqual([...m]);
+        expect(formatParams(p)).toBe(formatParams(m));
+      }),
+    );
+  });
+});
