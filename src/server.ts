@@ -230,7 +230,7 @@ export class Server {
           secret: getOrCreateSecret(db, 'nonce_secret'),
           nonceTtlMs: c.nonceTtl * 1000,
           algorithms: c.digestAlgorithms,
-          lookup: (username, realm) => users.get(username, realm),
+          lookup: (username, realm) => users.lookup(username, realm),
         })
       : null;
     const proxy = this.buildProxy(locations, users, auth);
@@ -283,7 +283,7 @@ export class Server {
       identity: this.identity,
       locations,
       auth,
-      ...(auth ? { userExists: (username: string, domain: string) => users.get(username, domain) !== undefined } : {}),
+      ...(auth ? { userExists: (username: string, domain: string) => users.lookup(username, domain) !== undefined } : {}),
       resolver: new DnsResolver({ clock: this.clock, servers: c.dnsServers ?? [] }),
       clock: this.clock,
       logger: this.logger.child({ component: 'proxy' }),

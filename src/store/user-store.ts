@@ -67,8 +67,15 @@ function checkName(what: string, value: string): void {
   if (typeof value !== 'string' || value.length === 0) throw new RangeError(`${what} must be a non-empty string`);
 }
 
+/** Most user records the cache holds (it starts over when full). */
+const CACHE_MAX = 100_000;
+
 export class UserStore {
   private readonly insertStmt;
+  private readonly versionStmt;
+  /** lookup() answers by `username NUL domain`, null for no such user; valid while cachedVersion is current */
+  private readonly cache = new Map<string, UserRecord | null>();
+  private cachedVersion = -1;
   private readonly setHa1Stmt;
   private readonly deleteStmt;
   private readonly setEnabledStmt;
@@ -94,6 +101,8 @@ export class UserStore {
     this.getStmt = db.prepare<[string, string], UserRow>(
       `SELECT ${COLUMNS} FROM users WHERE username = ? AND domain = ?`,
     );
+    // migration 006: bumped by triggers on every change to users, whichever process made it
+    this.versionStmt = db.prepare<[], number>('SELECT version FROM user_changes WHERE id = 1').pluck();
     this.listAllStmt = db.prepare<[], UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY domain, username`);
     this.listDomainStmt = db.prepare<[string], UserRow>(
       `SELECT ${COLUMNS} FROM users WHERE domain = ? ORDER BY username`,
@@ -138,6 +147,27 @@ export class UserStore {
   get(username: string, domain: string): UserRecord | undefined {
     const row = this.getStmt.get(username, normalizeDomain(domain));
     return row ? toRecord(row) : undefined;
+  }
+
+  /**
+   * get() through a cache, for the authentication of every request: one
+   * read of the change counter instead of a query of the users table, and
+   * a change made anywhere (the CLI in another process included) is seen by
+   * the next lookup.
+   */
+  lookup(username: string, domain: string): UserRecord | undefined {
+    const version = this.versionStmt.get() ?? 0;
+    if (version !== this.cachedVersion || this.cache.size >= CACHE_MAX) {
+      this.cache.clear();
+      this.cachedVersion = version;
+    }
+    const key = `${username}\0${normalizeDomain(domain)}`;
+    let r = this.cache.get(key);
+    if (r === undefined) {
+      r = this.get(username, domain) ?? null;
+      this.cache.set(key, r);
+    }
+    return r ?? undefined;
   }
 
   /** Every user, or those of one domain, sorted by domain then username. */

@@ -322,7 +322,7 @@ describe('SqliteLocationStore', () => {
       old.close();
 
       const d = openDatabase(path);
-      expect(schemaVersion(d)).toBe(5);
+      expect(schemaVersion(d)).toBe(6);
       const s = new SqliteLocationStore({ db: d, clock });
       expect(s.lookup(AOR, T0).map((b) => [b.key, b.contactHeader]).sort()).toEqual([
         ['inst urn:uuid:1', '<sip:inst@h>'],

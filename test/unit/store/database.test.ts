@@ -33,8 +33,8 @@ function versions(db: BetterSqlite3.Database): Array<{ version: number; name: st
 describe('openDatabase', () => {
   it('finds the package migrations by default', () => {
     const migs = listMigrations(defaultMigrationsDir());
-    expect(migs.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
-    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets', 'binding_keys', 'drop_bindings_aor_index']);
+    expect(migs.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets', 'binding_keys', 'drop_bindings_aor_index', 'user_changes']);
   });
 
   it('applies every migration in order on a fresh file database, creating the parent directory', () => {
@@ -49,6 +49,7 @@ describe('openDatabase', () => {
         { version: 3, name: 'secrets', applied_at: 1234 },
         { version: 4, name: 'binding_keys', applied_at: 1234 },
         { version: 5, name: 'drop_bindings_aor_index', applied_at: 1234 },
+        { version: 6, name: 'user_changes', applied_at: 1234 },
       ]);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings', 'schema_migrations']));
       const idx = db
@@ -60,7 +61,7 @@ describe('openDatabase', () => {
       expect(idx).not.toContain('bindings_aor');
       const plan = db.prepare<[], { detail: string }>("EXPLAIN QUERY PLAN SELECT * FROM bindings WHERE aor = 'sip:a@b'").all();
       expect(plan.map((r) => r.detail).join(' ')).toMatch(/USING INDEX sqlite_autoindex_bindings/);
-      expect(schemaVersion(db)).toBe(5);
+      expect(schemaVersion(db)).toBe(6);
     } finally {
       db.close();
     }
@@ -155,14 +156,14 @@ describe('openDatabase', () => {
     expect(err).toBeInstanceOf(SbError);
     expect((err as SbError).code).toBe('SB_ERR_STORE_SCHEMA_TOO_NEW');
     expect((err as SbError).message).toMatch(/\b999\b/);
-    expect((err as SbError).message).toMatch(/\b5\b/);
+    expect((err as SbError).message).toMatch(/\b6\b/);
   });
 
   it('works in memory', () => {
     const db = openDatabase(':memory:');
     try {
       expect(db.memory).toBe(true);
-      expect(schemaVersion(db)).toBe(5);
+      expect(schemaVersion(db)).toBe(6);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings']));
     } finally {
       db.close();

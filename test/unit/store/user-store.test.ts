@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../../src/store/database.js';
 import { UserExistsError, UserStore } from '../../../src/store/user-store.js';
@@ -100,5 +103,43 @@ describe('UserStore', () => {
     expect(() => users.add('x', '', 'pw')).toThrow(RangeError);
     expect(() => users.add('x', 'example.com', '')).toThrow(RangeError);
     expect(users.list()).toEqual([]);
+  });
+});
+
+describe('UserStore.lookup (cached, for authentication)', () => {
+  it('answers like get(), and a second lookup does not query the users table', () => {
+    users.add('alice', 'example.com', 'pw');
+    expect(users.lookup('alice', 'EXAMPLE.com')).toEqual(users.get('alice', 'example.com'));
+    expect(users.lookup('bob', 'example.com')).toBeUndefined();
+    // the cached record is returned until the change counter moves: a row changed behind the
+    // counter's back (no trigger runs for a dropped trigger) stays unseen
+    db.exec('DROP TRIGGER users_changed_update');
+    db.prepare("UPDATE users SET enabled = 0 WHERE username = 'alice'").run();
+    expect(users.lookup('alice', 'example.com')?.enabled).toBe(true);
+    expect(users.get('alice', 'example.com')?.enabled).toBe(false);
+  });
+
+  it('sees every change made through any connection, at the next lookup', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-users-'));
+    const file = join(dir, 'db.sqlite');
+    const d1 = openDatabase(file);
+    const d2 = openDatabase(file);
+    try {
+      const server = new UserStore(d1, clock);
+      const cli = new UserStore(d2, clock);
+      expect(server.lookup('carol', 'example.com')).toBeUndefined();
+      cli.add('carol', 'example.com', 'one');
+      expect(server.lookup('carol', 'example.com')?.ha1Md5).toBe(ha1('MD5', 'carol', 'example.com', 'one'));
+      cli.setPassword('carol', 'example.com', 'two');
+      expect(server.lookup('carol', 'example.com')?.ha1Md5).toBe(ha1('MD5', 'carol', 'example.com', 'two'));
+      cli.setEnabled('carol', 'example.com', false);
+      expect(server.lookup('carol', 'example.com')?.enabled).toBe(false);
+      cli.remove('carol', 'example.com');
+      expect(server.lookup('carol', 'example.com')).toBeUndefined();
+    } finally {
+      d1.close();
+      d2.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
