@@ -267,6 +267,7 @@ export class DigestAuthenticator {
   private readonly limiter: FailureLimiter;
   private readonly lookup: DigestAuthenticatorOptions['lookup'];
   private readonly opaqueKey: Buffer;
+  private readonly opaques = new Map<string, string>();
   private readonly nonceTtlMs: number;
   private readonly algorithms: ReadonlyArray<'SHA-256' | 'MD5'>;
 
@@ -289,9 +290,16 @@ export class DigestAuthenticator {
     });
   }
 
-  /** The opaque value sent in challenges for realm (constant per realm and secret). */
+  /** The opaque value sent in challenges for realm (constant per realm and secret, so computed once per realm). */
   opaque(realm: string): string {
-    return createHmac('sha256', this.opaqueKey).update(realm, 'utf8').digest().subarray(0, 12).toString('base64url');
+    let v = this.opaques.get(realm);
+    if (v === undefined) {
+      v = createHmac('sha256', this.opaqueKey).update(realm, 'utf8').digest().subarray(0, 12).toString('base64url');
+      // realms come from requests: bound the memo
+      if (this.opaques.size >= 1024) this.opaques.clear();
+      this.opaques.set(realm, v);
+    }
+    return v;
   }
 
   /** One challenge per offered algorithm, sharing one fresh nonce, preferred first (RFC 8760 §2.4). */

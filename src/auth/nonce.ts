@@ -8,7 +8,7 @@
  * Any server holding the secret can check a nonce without keeping state; the
  * realm is bound into the MAC so a nonce of one realm is refused in another.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../util/clock.js';
 
 const TS_BYTES = 8;
@@ -43,10 +43,14 @@ export class NonceManager {
 
   /** A fresh nonce for realm. */
   issue(realm: string): string {
-    const head = Buffer.alloc(TS_BYTES + RAND_BYTES);
-    head.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(this.clock.now()))), 0);
-    randomBytes(RAND_BYTES).copy(head, TS_BYTES);
-    return Buffer.concat([head, this.mac(head, realm)]).toString('base64url');
+    const b = Buffer.allocUnsafe(NONCE_BYTES);
+    const ts = Math.max(0, Math.floor(this.clock.now()));
+    b.writeUInt32BE(Math.floor(ts / 2 ** 32), 0);
+    b.writeUInt32BE(ts % 2 ** 32, 4);
+    takeRandom(b, TS_BYTES, RAND_BYTES);
+    const head = b.subarray(0, TS_BYTES + RAND_BYTES);
+    this.mac(head, realm).copy(b, TS_BYTES + RAND_BYTES);
+    return b.toString('base64url');
   }
 
   /** 'valid', 'stale' (authentic but older than ttlMs) or 'invalid' (forged, altered, other realm, garbage). */
@@ -72,6 +76,20 @@ export class NonceManager {
   private mac(head: Buffer, realm: string): Buffer {
     return createHmac('sha256', this.secret).update(head).update(realm, 'utf8').digest().subarray(0, MAC_BYTES);
   }
+}
+
+// Random bytes are cut from a pool refilled 4 KiB at a time: a randomBytes()
+// call per challenge costs microseconds, most of it call overhead.
+const RANDOM_POOL = Buffer.alloc(4096);
+let randomPos = RANDOM_POOL.length;
+
+function takeRandom(into: Buffer, at: number, n: number): void {
+  if (randomPos + n > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomPos = 0;
+  }
+  RANDOM_POOL.copy(into, at, randomPos, randomPos + n);
+  randomPos += n;
 }
 
 export type NcResult = 'ok' | 'replay' | 'unknown';
