@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from '../store/database.js';
-import { prepareBatch, type BatchRow, type ThreadReply } from './binding-writer.js';
+import { prepareBatch, unflatten, type FlatBatch, type ThreadReply } from './binding-writer.js';
 
 const port = parentPort;
 if (port === null) throw new Error('binding-writer-thread runs only as a worker thread');
@@ -14,7 +14,7 @@ if (port === null) throw new Error('binding-writer-thread runs only as a worker 
 const db = openDatabase((workerData as { path: string }).path);
 const batch = prepareBatch(db);
 
-port.on('message', (m: { id: number; rows: BatchRow[] } | { close: true }) => {
+port.on('message', (m: { id: number; rows: FlatBatch } | { close: true }) => {
   if ('close' in m) {
     db.close();
     port.close();
@@ -22,7 +22,7 @@ port.on('message', (m: { id: number; rows: BatchRow[] } | { close: true }) => {
   }
   let reply: ThreadReply;
   try {
-    batch(m.rows);
+    batch(unflatten(m.rows));
     reply = { id: m.id };
   } catch (e) {
     reply = { id: m.id, error: e instanceof Error ? e.message : String(e) };

@@ -63,6 +63,45 @@ export function prepareBatch(db: Database): (rows: BatchRow[]) => void {
   });
 }
 
+/**
+ * A batch flattened into one array of primitives for the trip to the
+ * thread: structured cloning one flat array costs a fraction of cloning an
+ * object and an array per row. Each row is its op letter followed by its
+ * values ('u' + the 16 upsert params, 'r' + aor and key, 'e' + now).
+ */
+export type FlatBatch = Array<string | number | null>;
+
+export function flatten(rows: BatchRow[]): FlatBatch {
+  const out: FlatBatch = [];
+  for (const r of rows) {
+    if (r.op === 'upsert') {
+      out.push('u');
+      for (const v of r.params) out.push(v);
+    } else if (r.op === 'remove') out.push('r', r.aor, r.key);
+    else out.push('e', r.now);
+  }
+  return out;
+}
+
+export function unflatten(flat: FlatBatch): BatchRow[] {
+  const rows: BatchRow[] = [];
+  let i = 0;
+  while (i < flat.length) {
+    const op = flat[i++];
+    if (op === 'u') {
+      rows.push({ op: 'upsert', params: flat.slice(i, i + 16) as UpsertParams });
+      i += 16;
+    } else if (op === 'r') {
+      rows.push({ op: 'remove', aor: flat[i] as string, key: flat[i + 1] as string });
+      i += 2;
+    } else if (op === 'e') {
+      rows.push({ op: 'expire', now: flat[i] as number });
+      i += 1;
+    } else throw new Error(`bad batch op ${String(op)}`);
+  }
+  return rows;
+}
+
 /** Runs each batch at once on the given connection; `done` is called before write() returns. */
 export class InlineBindingWriter implements BindingWriter {
   private readonly batch: (rows: BatchRow[]) => void;
@@ -148,7 +187,7 @@ export class ThreadBindingWriter implements BindingWriter {
     }
     const id = this.nextId++;
     this.waiting.set(id, done);
-    this.worker.postMessage({ id, rows });
+    this.worker.postMessage({ id, rows: flatten(rows) });
   }
 
   /** The thread writes every batch sent before this, closes its connection and exits. */

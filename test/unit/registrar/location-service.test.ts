@@ -335,3 +335,20 @@ describe('SqliteLocationStore', () => {
     }
   });
 });
+
+describe('binding batches crossing to the writer thread', () => {
+  it('flatten and unflatten give back every row, in order', async () => {
+    const { flatten, unflatten } = await import('../../../src/registrar/binding-writer.js');
+    const params = ['sip:a@example.com', 'uri sip:a@h', 'sip:a@h', '<sip:a@h>', 0.5, 2, 'c', 3, null, '192.0.2.1:5060', 'UDP', 'f1', 'urn:x', 1, '["<sip:p>"]', 4] as const;
+    const rows = [
+      { op: 'upsert' as const, params: [...params] as never },
+      { op: 'remove' as const, aor: 'sip:a@example.com', key: 'uri sip:b@h' },
+      { op: 'expire' as const, now: 123 },
+      { op: 'upsert' as const, params: params.map((v) => (typeof v === 'string' ? `${v}2` : v)) as never },
+    ];
+    const flat = flatten(rows);
+    expect(flat.every((v) => v === null || typeof v !== 'object')).toBe(true);
+    expect(unflatten(flat)).toEqual(rows);
+    expect(() => unflatten(['x'])).toThrow(/bad batch op/);
+  });
+});
