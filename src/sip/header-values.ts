@@ -391,7 +391,7 @@ export function parseViaBytes(v: string, b: Uint8Array, at: number): Via | null 
   let i: number;
   let protocol: string;
   let transport: string;
-  if (v.startsWith('SIP/2.0/')) {
+  if (startsWithSip20(b, at, n)) {
     // fast path: the spelling every stack sends
     i = 8;
     while (i < n && isTokenChar(b[at + i]!)) i++;
@@ -401,6 +401,15 @@ export function parseViaBytes(v: string, b: Uint8Array, at: number): Via | null 
     if (hasLower(transport)) transport = transport.toUpperCase();
   } else return parseViaGeneral(v, b, at);
   return parseViaSentBy(v, b, at, skipWsIn(b, at, i, n), protocol, transport);
+}
+
+const SIP20 = [0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30, 0x2f]; // "SIP/2.0/"
+
+/** True when the value b[at, at + n) starts with "SIP/2.0/" (byte compares cost less than startsWith here). */
+function startsWithSip20(b: Uint8Array, at: number, n: number): boolean {
+  if (n < 8) return false;
+  for (let k = 0; k < 8; k++) if (b[at + k] !== SIP20[k]) return false;
+  return true;
 }
 
 function hasLower(s: string): boolean {
