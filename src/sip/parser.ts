@@ -108,6 +108,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // ---- headers: found with indexOf on the string, single characters read from
   // the bytes (the same offsets), which is cheaper than charCodeAt
   const headers: HeaderField[] = [];
+  let clLines = 0;
   let i = startLineEnd;
   let n = headLen;
   while (i < n) {
@@ -142,6 +143,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
       if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
       name = normalizeHeaderName(rawName);
     }
+    if (name === 'content-length') clLines++;
     // the value without the LWS around it, sliced once
     let vs = colon + 1;
     let ve = end;
@@ -158,7 +160,6 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
 
   // ---- body (§18.3, §20.14)
   const available = buf.length - bodyStart;
-  const clLines = countLines(headers, 'content-length');
   if (clLines === 0) {
     if (stream) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'missing on a stream transport', msg);
     msg.body = available > 0 ? buf.subarray(bodyStart) : msg.body;
@@ -183,12 +184,6 @@ function isLws(c: number): boolean {
 function withHeaders(msg: AnyMessage, headers: HeaderField[]): AnyMessage {
   msg.headers = headers;
   return msg;
-}
-
-function countLines(headers: HeaderField[], name: string): number {
-  let c = 0;
-  for (const h of headers) if (h.name === name) c++;
-  return c;
 }
 
 type StartLine =

@@ -35,7 +35,7 @@ export function serialize(msg: AnyMessage): Buffer {
       // keep the original line when it is right, rewrite it otherwise; only one is written
       if (wroteLength) continue;
       wroteLength = true;
-      if (head === null || h.start < 0 || Number(h.value) !== bodyLength) line = `Content-Length: ${bodyLength}\r\n`;
+      if (head === null || h.start < 0 || numberOf(h.value) !== bodyLength) line = `Content-Length: ${bodyLength}\r\n`;
     } else if (head === null || h.start < 0) line = `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
     if (line === undefined) {
       // an untouched line: extends the run when adjacent in raw
@@ -63,6 +63,19 @@ export function serialize(msg: AnyMessage): Buffer {
   out.write(text, 0, 'latin1');
   if (bodyLength) out.set(body, text.length);
   return out;
+}
+
+/** Number(v), without the runtime conversion call for the usual value of up to 15 digits (exact then). */
+function numberOf(v: string): number {
+  const n = v.length;
+  if (n === 0 || n > 15) return Number(v);
+  let x = 0;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return Number(v);
+    x = x * 10 + (c - 0x30);
+  }
+  return x;
 }
 
 export { CRLF };
