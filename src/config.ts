@@ -71,7 +71,7 @@ export const DEFAULTS: Config = {
   maxConnections: 10_000,
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
-  commitWindowMs: 2,
+  commitWindowMs: 10,
   auth: true,
   defaultExpires: 3600,
   minExpires: 60,
