@@ -278,6 +278,17 @@ export abstract class SipMessage {
     return r;
   }
 
+  /**
+   * Takes over another message's parsed Via values, for a message whose Via
+   * lines were just copied from that one (a response built by
+   * createResponse, §8.2.6.2): routing the response (§18.2.2) then parses
+   * nothing again. The Via objects are shared, so neither message may change
+   * them in place.
+   */
+  shareViasOf(other: SipMessage): void {
+    if (other.tVia !== NOT_PARSED && other.tVia !== null) this.tVia = other.tVia;
+  }
+
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
     if (this.tVia === NOT_PARSED) this.tVia = this.parseAll('via', parseViaBytes, parseVia);

@@ -40,6 +40,8 @@ export function createResponse(req: SipRequest, status: number, opts: ResponseOp
   for (const h of req.headers) {
     if (h.name === 'via' || h.name === 'from' || h.name === 'call-id' || h.name === 'cseq') res.append(h.name, h.value);
   }
+  // the same Via lines: the request's parsed values serve the response too
+  res.shareViasOf(req);
   const to = req.get('to');
   if (to !== undefined) {
     const needsTag = status !== 100 && req.toTag() === undefined && req.to() != null;
