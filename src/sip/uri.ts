@@ -22,8 +22,8 @@ export interface SipUri {
   hostType: 'ipv4' | 'ipv6' | 'name';
   port?: number;
   params: UriParams;
-  /** `?name=value&...`, names and values as written. */
-  headers: Map<string, string>;
+  /** `?name=value&...`, names and values as written (read-only: URIs without headers share one empty map). */
+  headers: ReadonlyMap<string, string>;
 }
 
 export interface TelUri {
@@ -531,6 +531,9 @@ export function parseSipUri(text: string): SipUri | null {
   return null;
 }
 
+/** The headers of every URI that has none (most of them): one map, read-only by its type. */
+const NO_HEADERS: ReadonlyMap<string, string> = new Map();
+
 function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipUri | null {
   const len = text.length;
   let user: string | undefined;
@@ -614,8 +617,10 @@ function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipU
   }
 
   // headers = "?" header *( "&" header ); header = hname "=" hvalue; hvalue may be empty.
-  const headers = new Map<string, string>();
+  let headers: ReadonlyMap<string, string> = NO_HEADERS;
   if (c === C_QMARK) {
+    const hs = new Map<string, string>();
+    headers = hs;
     do {
       const ns = i + 1;
       const ne = scan(text, ns, len, HDR_OK);
@@ -623,10 +628,10 @@ function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipU
       const ve = scan(text, ne + 1, len, HDR_OK);
       if (ve < 0) return null;
       const name = text.slice(ns, ne);
-      if (headers.size > 0) {
-        for (const k of headers.keys()) if (asciiEqualsIgnoreCase(k, name)) return null;
+      if (hs.size > 0) {
+        for (const k of hs.keys()) if (asciiEqualsIgnoreCase(k, name)) return null;
       }
-      headers.set(name, text.slice(ne + 1, ve));
+      hs.set(name, text.slice(ne + 1, ve));
       i = ve;
       c = codeAt(text, i);
     } while (c === C_AMP);

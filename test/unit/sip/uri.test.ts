@@ -754,3 +754,16 @@ describe('property: equality', () => {
     );
   });
 });
+
+describe('parseUri: URIs without headers share one empty, read-only headers map', () => {
+  it('one map for all of them, a map of its own for a URI with headers', () => {
+    const a = parseUri('sip:alice@example.com') as SipUri;
+    const b = parseUri('sips:bob@example.com;transport=tcp') as SipUri;
+    const c = parseUri('sip:carol@example.com?subject=hi') as SipUri;
+    expect(a.headers.size).toBe(0);
+    expect(a.headers).toBe(b.headers);
+    expect(c.headers).not.toBe(a.headers);
+    expect([...c.headers]).toEqual([['subject', 'hi']]);
+    expect(a.headers.size).toBe(0);
+  });
+});
