@@ -28,6 +28,7 @@
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
+import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
@@ -280,22 +281,28 @@ export class Registrar implements RequestHandler {
         continue;
       }
       if (old && old.key === key) removed.delete(key);
+      // A refresh repeats the strings of the binding it replaces: those are kept, so the
+      // new binding holds no piece of this request's text (which would keep all of it alive).
+      const same = old !== undefined && old.key === key ? old : undefined;
+      const contactHeader = contactHeaderOf(c);
+      const userAgent = req.get('user-agent') ?? null;
+      const received = hostPort(tx.flow.remoteAddress, tx.flow.remotePort);
       upserts.set(key, {
-        aor,
-        key,
-        contact: c.uri,
-        contactHeader: contactHeaderOf(c),
+        aor: same?.aor ?? detached(aor),
+        key: same?.key ?? detached(key),
+        contact: same !== undefined && same.contact === c.uri ? same.contact : detached(c.uri),
+        contactHeader: same !== undefined && same.contactHeader === contactHeader ? same.contactHeader : detached(contactHeader),
         q: c.q ?? null,
         expiresAt: now + expires * 1000,
-        callId,
+        callId: same !== undefined && same.callId === callId ? same.callId : detached(callId),
         cseq,
-        userAgent: req.get('user-agent') ?? null,
-        received: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
+        userAgent: same !== undefined && same.userAgent === userAgent ? same.userAgent : userAgent === null ? null : detached(userAgent),
+        received: same !== undefined && same.received === received ? same.received : received,
         transport: tx.flow.protocol,
         flowId,
-        instanceId: instance,
+        instanceId: same !== undefined && same.instanceId === instance ? same.instanceId : instance === null ? null : detached(instance),
         regId,
-        path: pathValues,
+        path: same !== undefined && samePath(same.path, pathValues) ? same.path : pathValues,
         updatedAt: now,
       });
     }
@@ -481,6 +488,12 @@ function contactHeaderOf(c: ContactValue): string {
   return formatNameAddr(
     c.displayName !== undefined ? { displayName: c.displayName, uri: c.uri, params, angle: true } : { uri: c.uri, params, angle: true },
   );
+}
+
+function samePath(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sameContact(b: Binding, text: string, uri: Uri): boolean {

@@ -83,8 +83,8 @@ import { NonInviteClientTransaction } from './nict.js';
 import { NonInviteServerTransaction } from './nist.js';
 import { TimerQueues } from './timer-queue.js';
 import { DEFAULT_TIMER_BASE, timerValues, type TimerValues } from './timers.js';
+import { detached } from '../util/strings.js';
 import {
-  detached,
   emptyStats,
   MAGIC_COOKIE,
   type ServerTransactionBase,

@@ -479,15 +479,6 @@ function routingStub(status: number, reason: string, via: HeaderField | undefine
   return stub;
 }
 
-/**
- * A copy of a string that shares no memory with the string it was cut
- * from. V8 represents a long substring as a view of its parent, so a
- * branch cut from a message would otherwise keep the whole header text
- * alive as long as the transaction is filed under it.
- */
-export function detached(s: string): string {
-  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
-}
 
 // ---------------------------------------------------------------- branches
 
