@@ -64,6 +64,14 @@ export class UdpTransport implements Transport {
 
   constructor(private readonly opts: UdpOptions) {}
 
+  /** The error of a failed send names its destination ("send EACCES 192.0.2.1:5060"). */
+  private readonly afterSend = (err: Error | null): void => {
+    if (err) {
+      this.opts.onSendError?.();
+      this.opts.logger.warn({ err: err.message }, 'udp send failed');
+    }
+  };
+
   listen(): Promise<void> {
     const type = isIP(this.opts.host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
@@ -107,12 +115,8 @@ export class UdpTransport implements Transport {
     const s = this.socket;
     if (!s) return false;
     try {
-      s.send(data, port, address, (err) => {
-        if (err) {
-          this.opts.onSendError?.();
-          this.opts.logger.warn({ err: err.message, to: hostPort(address, port) }, 'udp send failed');
-        }
-      });
+      // one callback for every send (no closure per datagram): without one, Node drops send errors silently
+      s.send(data, port, address, this.afterSend);
       return true;
     } catch (err) {
       this.opts.onSendError?.();
