@@ -33,6 +33,12 @@ export interface Config {
   maxConnections: number;
   idleTimeoutMs: number;
   udpRecvBufferSize: number;
+  /**
+   * most live transactions (client and server); over it new requests get 503.
+   * A completed non-INVITE transaction over UDP lives Timer J (32 s), so this
+   * bounds the sustained rate to about maxTransactions / 32 per second.
+   */
+  maxTransactions: number;
   /** registrar: at most one database commit per this many ms (group commit); 0 = every event-loop turn */
   commitWindowMs: number;
   /** digest authentication of REGISTER (and, with the proxy, of calls); false only for test labs */
@@ -72,6 +78,8 @@ export const DEFAULTS: Config = {
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
   commitWindowMs: 10,
+  // about 1.2 KB each while waiting out Timer J: 600,000 ≈ 700 MB, room for 18,000 REGISTER/s over UDP
+  maxTransactions: 600_000,
   auth: true,
   defaultExpires: 3600,
   minExpires: 60,

@@ -96,6 +96,7 @@ export class Server {
       t1: c.t1,
       t2: c.t2,
       t4: c.t4,
+      maxTransactions: c.maxTransactions,
       sendResponse: (res, bytes, flow) => core.sendResponse(res, flow, bytes),
       sendRequest: (_req, bytes, dest, tx) => core.sendRequestBytes(bytes, dest, () => tx.reportTransportError()),
       user: {
