@@ -43,9 +43,14 @@ class UdpFlow implements Flow {
     return this.transport.sendTo(data, this.remoteAddress, this.remotePort);
   }
   to(address: string, port: number): Flow {
-    return new UdpFlow(this.transport, address, port);
+    // the usual answer (RFC 3581 rport) goes back where the request came from
+    if (address === this.remoteAddress && port === this.remotePort) return this;
+    return this.transport.flowTo(address, port);
   }
 }
+
+/** Most peers whose flow object is kept for reuse (the table starts over when full). */
+const FLOW_CACHE_MAX = 4096;
 
 /** RFC 5389 §6: a STUN message starts with two zero bits and carries the magic cookie at byte 4. */
 function isStun(b: Buffer): boolean {
@@ -61,6 +66,7 @@ export class UdpTransport implements Transport {
   readonly protocol = 'UDP' as const;
   private socket: dgram.Socket | null = null;
   private bound: { address: string; port: number } = { address: '', port: 0 };
+  private readonly flows = new Map<string, UdpFlow>();
 
   constructor(private readonly opts: UdpOptions) {}
 
@@ -104,7 +110,7 @@ export class UdpTransport implements Transport {
       this.opts.onKeepalive?.();
       return;
     }
-    this.opts.sink.onMessage(data, new UdpFlow(this, rinfo.address, rinfo.port));
+    this.opts.sink.onMessage(data, this.flowTo(rinfo.address, rinfo.port));
   }
 
   address(): { address: string; port: number } {
@@ -126,11 +132,23 @@ export class UdpTransport implements Transport {
   }
 
   connect(target: Target): Promise<Flow> {
-    return Promise.resolve(new UdpFlow(this, target.address, target.port));
+    return Promise.resolve(this.flowTo(target.address, target.port));
   }
 
+  /**
+   * The flow to a peer. A UDP flow is a value (this socket, that address and
+   * port), so one object per peer serves every datagram from it and every
+   * transaction that keeps it for 32 s, instead of one per datagram.
+   */
   flowTo(address: string, port: number): Flow {
-    return new UdpFlow(this, address, port);
+    const key = `${address} ${port}`;
+    let f = this.flows.get(key);
+    if (f === undefined) {
+      if (this.flows.size >= FLOW_CACHE_MAX) this.flows.clear();
+      f = new UdpFlow(this, address, port);
+      this.flows.set(key, f);
+    }
+    return f;
   }
 
   flow(): Flow | undefined {
