@@ -5,7 +5,7 @@
  * machine reaches its layer (timers, senders, counters, the table).
  */
 import { randomBytes } from 'node:crypto';
-import { SipResponse, type HeaderField, type SipRequest } from '../sip/message.js';
+import { SipResponse, type SipRequest } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { serialize } from '../sip/serializer.js';
 import type { Flow, Target } from '../transport/transport.js';
@@ -301,7 +301,7 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   /** after shedForWait(): what the response stub is rebuilt from, when asked for */
   private shedStatus = 0;
   private shedReason = '';
-  private shedVia: HeaderField | undefined = undefined;
+  private shedVia: string | undefined = undefined;
   /** the last response as sent, kept for retransmission */
   protected lastBytes: Buffer | undefined = undefined;
   /** the next server transaction filed under the same table key (INVITE and CANCEL share a branch) */
@@ -364,7 +364,7 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
     this.shedReason = res.reason;
     for (const h of res.headers) {
       if (h.name === 'via') {
-        this.shedVia = h;
+        this.shedVia = h.value;
         break;
       }
     }
@@ -473,9 +473,9 @@ export abstract class ClientTransactionBase extends Transaction implements Clien
 }
 
 /** A response reduced to what routing a resend reads (§18.2.2): the status line and the top Via. */
-function routingStub(status: number, reason: string, via: HeaderField | undefined): SipResponse {
+function routingStub(status: number, reason: string, via: string | undefined): SipResponse {
   const stub = new SipResponse(status, reason);
-  if (via !== undefined) stub.headers = [via];
+  if (via !== undefined) stub.append('via', via);
   return stub;
 }
 
