@@ -9,7 +9,8 @@
  */
 
 /** URI parameters: names lowercased; value null for a flag parameter such as `;lr`. */
-export type UriParams = Map<string, string | null>;
+/** URI parameters, names lowercased; read-only (URIs without parameters share one empty map). */
+export type UriParams = ReadonlyMap<string, string | null>;
 
 export interface SipUri {
   scheme: 'sip' | 'sips';
@@ -533,6 +534,8 @@ export function parseSipUri(text: string): SipUri | null {
 
 /** The headers of every URI that has none (most of them): one map, read-only by its type. */
 const NO_HEADERS: ReadonlyMap<string, string> = new Map();
+/** Likewise the parameters of every SIP URI that has none. */
+const NO_PARAMS: UriParams = new Map();
 
 function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipUri | null {
   const len = text.length;
@@ -596,7 +599,8 @@ function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipU
   }
 
   // uri-parameters = *( ";" uri-parameter ); pname = 1*paramchar; pvalue = 1*paramchar.
-  const params: UriParams = new Map();
+  let params: UriParams = NO_PARAMS;
+  let ps: Map<string, string | null> | undefined;
   while (c === C_SEMI) {
     const ns = i + 1;
     const ne = scan(text, ns, len, PARAM_OK);
@@ -612,8 +616,9 @@ function parseSipBody(text: string, start: number, scheme: 'sip' | 'sips'): SipU
       i = ve;
       c = codeAt(text, i);
     }
-    if (params.has(name)) return null; // ambiguous for comparison; cannot be represented
-    params.set(name, value);
+    if (ps === undefined) params = ps = new Map();
+    else if (ps.has(name)) return null; // ambiguous for comparison; cannot be represented
+    ps.set(name, value);
   }
 
   // headers = "?" header *( "&" header ); header = hname "=" hvalue; hvalue may be empty.
@@ -689,7 +694,7 @@ function parseTelBody(text: string, start: number): TelUri | null {
   }
   const number = text.slice(start, i);
 
-  const params: UriParams = new Map();
+  const params = new Map<string, string | null>();
   let c = codeAt(text, i);
   while (c === C_SEMI) {
     // parameter = ";" pname [ "=" pvalue ]; pname = 1*( alphanum / "-" )
@@ -820,7 +825,7 @@ function normParamNames(m: UriParams): UriParams {
     }
   }
   if (!needs) return m;
-  const out: UriParams = new Map();
+  const out = new Map<string, string | null>();
   for (const [k, v] of m) out.set(normEscapes(k).toLowerCase(), v);
   return out;
 }

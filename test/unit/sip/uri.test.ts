@@ -755,7 +755,18 @@ describe('property: equality', () => {
   });
 });
 
-describe('parseUri: URIs without headers share one empty, read-only headers map', () => {
+describe('parseUri: URIs without headers or parameters share empty, read-only maps', () => {
+  it('one parameters map for every SIP URI without parameters', () => {
+    const a = parseUri('sip:alice@example.com') as SipUri;
+    const b = parseUri('sip:example.net:5070') as SipUri;
+    const c = parseUri('sip:carol@example.com;transport=udp;lr') as SipUri;
+    expect(a.params.size).toBe(0);
+    expect(a.params).toBe(b.params);
+    expect([...c.params]).toEqual([['transport', 'udp'], ['lr', null]]);
+    expect(a.params.size).toBe(0);
+    expect(parseUri('sip:x@example.com;lr;LR')).toBeNull(); // a repeated name is still refused
+  });
+
   it('one map for all of them, a map of its own for a URI with headers', () => {
     const a = parseUri('sip:alice@example.com') as SipUri;
     const b = parseUri('sips:bob@example.com;transport=tcp') as SipUri;
