@@ -82,6 +82,8 @@ export interface RegistrarOptions {
   onForeignDomain?(req: SipRequest, tx: ServerTx): void;
 }
 
+const NONE: readonly Binding[] = [];
+
 /** Option tags we support (RFC 3261 §10.3 step 2). `gruu` is not one of them. */
 const SUPPORTED = new Set(['path', 'outbound']);
 const SUPPORTED_HEADER = 'path, outbound';
@@ -163,7 +165,8 @@ export class Registrar implements RequestHandler {
     }
 
     // RFC 3261 §10.3 step 2: every extension in Require must be one we support (§8.2.2).
-    const unsupported = req.tokens('require').filter((t) => !SUPPORTED.has(t.toLowerCase()));
+    const require = req.tokens('require');
+    const unsupported = require.length ? require.filter((t) => !SUPPORTED.has(t.toLowerCase())) : require;
     if (unsupported.length) {
       return { code: 'SB_ERR_REG_BAD_EXTENSION', headers: [['Unsupported', unsupported.join(', ')]] };
     }
@@ -215,8 +218,10 @@ export class Registrar implements RequestHandler {
     }
 
     const existing = this.store.get(aor);
-    const live = existing.filter((b) => b.expiresAt > now);
-    const expired = existing.filter((b) => b.expiresAt <= now);
+    // usually nothing has expired (the sweep removes expired bindings): no copies then
+    const anyExpired = existing.some((b) => b.expiresAt <= now);
+    const live = anyExpired ? existing.filter((b) => b.expiresAt > now) : existing;
+    const expired = anyExpired ? existing.filter((b) => b.expiresAt <= now) : NONE;
 
     // RFC 3261 §10.3 step 6: '*' only alone (the parser saw to that) and only
     // with Expires: 0; it removes every binding, subject to the step 7 CSeq rule.
@@ -225,7 +230,8 @@ export class Registrar implements RequestHandler {
       for (const b of live) {
         if (b.callId === callId && cseq <= b.cseq) return cseqFailure(b, cseq);
       }
-      this.commit(req, tx, aor, now, { upserts: [], removed: live, expired, outbound: false, direct: false, path: [] });
+      // a copy: live may be the store's own list, which the removal changes as it goes
+      this.commit(req, tx, aor, now, { upserts: [], removed: [...live], expired, outbound: false, direct: false, path: [] });
       return undefined;
     }
 
@@ -308,13 +314,13 @@ export class Registrar implements RequestHandler {
     }
 
     // Local policy: at most maxContacts bindings per AOR, maxBindings in all.
-    const after = new Set(live.map((b) => b.key));
-    for (const k of removed.keys()) after.delete(k);
-    for (const k of upserts.keys()) after.add(k);
-    if (after.size > this.maxContacts) {
-      return { code: 'SB_ERR_REG_TOO_MANY_CONTACTS', log: { bindings: after.size, max: this.maxContacts } };
+    // bindings after the update: the live ones not removed or replaced, plus the upserts
+    let after = upserts.size;
+    for (const b of live) if (!removed.has(b.key) && !upserts.has(b.key)) after++;
+    if (after > this.maxContacts) {
+      return { code: 'SB_ERR_REG_TOO_MANY_CONTACTS', log: { bindings: after, max: this.maxContacts } };
     }
-    const growth = after.size - live.length;
+    const growth = after - live.length;
     if (growth > 0 && this.store.count() - expired.length + growth > this.maxBindings) {
       return { code: 'SB_ERR_REG_LOCATION_FULL', log: { bindings: this.store.count(), max: this.maxBindings } };
     }
@@ -336,7 +342,7 @@ export class Registrar implements RequestHandler {
     tx: ServerTx,
     aor: string,
     now: number,
-    u: { upserts: Binding[]; removed: Binding[]; expired: Binding[]; outbound: boolean; direct: boolean; path: string[] },
+    u: { upserts: readonly Binding[]; removed: readonly Binding[]; expired: readonly Binding[]; outbound: boolean; direct: boolean; path: readonly string[] },
   ): void {
     // bindings this request adds (the others refresh a live one), counted before the store changes
     let added = 0;
