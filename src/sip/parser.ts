@@ -9,7 +9,7 @@
  * still answer a request with 400 (§8.2, §21.4.1).
  */
 import { SbError } from '../util/errors.js';
-import { commonHeaderName, normalizeHeaderName, isToken } from './header-names.js';
+import { commonHeaderName, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
 
 export interface ParseLimits {
@@ -90,16 +90,20 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // ---- start line
   let lineEnd = head.indexOf('\n', pos);
   if (lineEnd === -1 || lineEnd >= headLen) lineEnd = headLen;
-  const startLine = head.slice(pos, lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
+  const startLineStop = lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
   const startLineEnd = Math.min(lineEnd + 1, headLen);
   // a bare-LF empty line right after the start line ends the (empty) header section
   if (startLineEnd < headLen && head.charCodeAt(startLineEnd) === LF) {
     headLen = startLineEnd;
     bodyStart = startLineEnd + 1;
   }
-  const sl = parseStartLine(startLine);
-  if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
-  const msg: AnyMessage = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
+  let msg: AnyMessage | null = plainRequestLine(buf, head, pos, startLineStop);
+  let sl: StartLine | null = null;
+  if (msg === null) {
+    sl = parseStartLine(head.slice(pos, startLineStop));
+    if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
+    msg = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
+  }
   msg.raw = buf;
   msg.rawHead = head;
   msg.startLineStart = pos;
@@ -156,7 +160,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   }
   msg.headers = headers;
 
-  if (sl.kind === 'request' && sl.error) return fail(sl.error, sl.detail, msg);
+  if (sl !== null && sl.kind === 'request' && sl.error) return fail(sl.error, sl.detail, msg);
 
   // ---- body (§18.3, §20.14)
   const available = buf.length - bodyStart;
@@ -184,6 +188,43 @@ function isLws(c: number): boolean {
 function withHeaders(msg: AnyMessage, headers: HeaderField[]): AnyMessage {
   msg.headers = headers;
   return msg;
+}
+
+/** Methods whose names the request-line fast path returns as these (interned) strings rather than a new slice. */
+const METHODS = ['REGISTER', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER', 'PUBLISH'];
+const SP_SIP20 = [0x20, 0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30]; // " SIP/2.0"
+
+/**
+ * The usual request line, read from the bytes buf[start, end) (head holds the
+ * same text): `token SP uri SP "SIP/2.0"` with a URI of printable ASCII other
+ * than `<>"` (§7.1, §25.1). Returns the request, or null for anything else —
+ * a response, another version, odd bytes in the URI — which parseStartLine
+ * then decides on (this path accepts only lines it accepts, with the same result).
+ */
+function plainRequestLine(buf: Buffer, head: string, start: number, end: number): SipRequest | null {
+  let sp1 = start;
+  while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  if (sp1 === start || sp1 >= end || buf[sp1] !== 0x20) return null;
+  const sp2 = end - 8;
+  if (sp2 <= sp1 + 1) return null;
+  for (let k = 0; k < 8; k++) if (buf[sp2 + k] !== SP_SIP20[k]) return null;
+  for (let k = sp1 + 1; k < sp2; k++) {
+    const c = buf[k]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return null;
+  }
+  return new SipRequest(methodName(buf, head, start, sp1), head.slice(sp1 + 1, sp2));
+}
+
+/** The method token buf[start, end): one of METHODS' strings when it is one, else a slice of head. */
+function methodName(buf: Buffer, head: string, start: number, end: number): string {
+  const len = end - start;
+  next: for (let j = 0; j < METHODS.length; j++) {
+    const m = METHODS[j]!;
+    if (m.length !== len) continue;
+    for (let k = 0; k < len; k++) if (buf[start + k] !== m.charCodeAt(k)) continue next;
+    return m;
+  }
+  return head.slice(start, end);
 }
 
 type StartLine =

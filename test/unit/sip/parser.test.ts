@@ -95,6 +95,27 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
     },
   );
 
+  // The usual request line is read from the bytes (a fast path); anything
+  // else goes to the general start-line parser. Both must agree.
+  it.each<[string, string, string]>([
+    ['lowercase method (not one of the interned names)', 'register sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['method that is a prefix of a known one', 'REG sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['control byte in the Request-URI (not whitespace for §25.1)', 'OPTIONS sip:x\x01y@example.com SIP/2.0', 'sip:x\x01y@example.com'],
+    ['byte above 0x7f in the Request-URI', 'OPTIONS sip:\xe9t\xe9@example.com SIP/2.0', 'sip:\xe9t\xe9@example.com'],
+    ['DEL in the Request-URI', 'OPTIONS sip:x\x7fy@example.com SIP/2.0', 'sip:x\x7fy@example.com'],
+    ['version in lower case', 'OPTIONS sip:x@example.com sip/2.0', 'sip:x@example.com'],
+  ])('request line outside the fast path: %s', (_t, line, uri) => {
+    const m = req(request([], '', line));
+    expect(m.method).toBe(line.slice(0, line.indexOf(' ')));
+    expect(m.uri).toBe(uri);
+    expect(m.headers).toHaveLength(BASE_REQUEST.length);
+  });
+
+  it('NBSP (byte 0xa0) in the Request-URI is refused as whitespace, as before the fast path', () => {
+    const f = failure(parseMessage(request([], '', 'OPTIONS sip:x\xa0y@example.com SIP/2.0')));
+    expect(f.code).toBe('SB_ERR_PARSE_URI');
+  });
+
   it('§7.5: skips CRLFs before the start line', () => {
     const body = request();
     const buf = Buffer.concat([Buffer.from('\r\n\r\n\n\r\n'), body]);
