@@ -36,6 +36,22 @@ describe('parseParams', () => {
     expect(r.params.size).toBe(3);
   });
 
+  it('common names (returned as shared strings) and names that nearly match them parse alike', () => {
+    const r = parseParams(';TAG=a;tag=b;Branch=x;brancx=y;branc;q;Q=1;+SIP.Instance="<u>";+sip.instancf;lr;LR=2;rport;rportt', 0)!;
+    expect(entries(r.params)).toEqual([
+      ['tag', 'b'],
+      ['branch', 'x'],
+      ['brancx', 'y'],
+      ['branc', null],
+      ['q', '1'],
+      ['+sip.instance', '"<u>"'],
+      ['+sip.instancf', null],
+      ['lr', '2'],
+      ['rport', null],
+      ['rportt', null],
+    ]);
+  });
+
   it('stops at a comma only when asked to, and reports where it stopped', () => {
     expect(parseParams(';a=1, next', 0, true)).toMatchObject({ end: 4 });
     expect(parseParams(';a=1, next', 0, false)).toBeNull();
