@@ -63,6 +63,9 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // LF: "\n\r\n" (this covers CRLF CRLF and a bare-LF line followed by CRLF) or "\n\n" —
   // exactly where the stream framer ends it. "\n\r\n" is searched for here; a "\n\n"
   // before it is found by the header loop below, which looks at the byte after every LF.
+  // A datagram without a body ends with CRLF CRLF: then the search is left out, as the
+  // section ends there or earlier, and the loop, which also looks for "\n\r\n" after every
+  // LF, finds the end where the search would (no NO_HEADER_END fault is possible then).
   let bodyStart: number;
   // length of the header section including the last header's line terminator
   let headLen: number;
@@ -73,7 +76,8 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // string unless it holds much of the body (header values are slices of it and keep it alive).
   const window = Math.min(buf.length, HEAD_WINDOW);
   head = buf.toString('latin1', 0, window);
-  let crlf = head.indexOf('\n\r\n', pos);
+  const last = buf.length - 1;
+  let crlf = window === buf.length && buf[last] === LF && buf[last - 1] === CR && buf[last - 2] === LF && buf[last - 3] === CR ? last - 2 : head.indexOf('\n\r\n', pos);
   if (crlf === -1 && window < buf.length) crlf = buf.indexOf('\n\r\n', pos, 'latin1');
   if (crlf !== -1) {
     bodyStart = crlf + 3;
@@ -92,10 +96,13 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   if (lineEnd === -1 || lineEnd >= headLen) lineEnd = headLen;
   const startLineStop = lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
   const startLineEnd = Math.min(lineEnd + 1, headLen);
-  // a bare-LF empty line right after the start line ends the (empty) header section
-  if (startLineEnd < headLen && head.charCodeAt(startLineEnd) === LF) {
+  // an empty line right after the start line ends the (empty) header section
+  if (startLineEnd < headLen && buf[startLineEnd] === LF) {
     headLen = startLineEnd;
     bodyStart = startLineEnd + 1;
+  } else if (startLineEnd < headLen && buf[startLineEnd] === CR && buf[startLineEnd + 1] === LF) {
+    headLen = startLineEnd;
+    bodyStart = startLineEnd + 2;
   }
   let msg: AnyMessage | null = plainRequestLine(buf, head, pos, startLineStop);
   let sl: StartLine | null = null;
@@ -128,10 +135,13 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
       e = lf === -1 || lf >= n ? n - 1 : lf;
       next = e + 1 < n ? buf[e + 1]! : -1;
     }
-    // "\n\n": a bare-LF empty line ends the header section after this header
+    // "\n\n" or "\n\r\n": an empty line ends the header section after this header
     if (next === LF) {
       n = headLen = e + 1;
       bodyStart = e + 2;
+    } else if (next === CR && buf[e + 2] === LF) {
+      n = headLen = e + 1;
+      bodyStart = e + 3;
     }
     const end = e + 1;
     if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
@@ -157,6 +167,16 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
     headers.push({ name, value, start, end, valueStart: folded ? -1 : vs });
     i = end;
+  }
+  // rare: an end found by the loop before the final CRLF CRLF leaves much of the body in
+  // head; keep the header string short, as the search above does (values are slices of it)
+  if (head.length - headLen > HEAD_SLACK) {
+    head = msg.rawHead = buf.toString('latin1', 0, headLen);
+    for (let k = 0; k < headers.length; k++) {
+      const h = headers[k]!;
+      const at = h.valueStart!;
+      if (at >= 0) headers[k] = { name: h.name, value: head.slice(at, at + h.value.length), start: h.start, end: h.end, valueStart: at };
+    }
   }
   msg.headers = headers;
 

@@ -800,6 +800,37 @@ describe('body', () => {
     expect(failure(parseMessage(request(['Content-Length: 2', 'l: 3'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
   });
 
+  // A datagram ending in CRLF CRLF lets the parser leave out the search for the end
+  // of the header section; a body that itself ends in an empty line must not fool it.
+  it.each([
+    ['a short body', 'v=0\r\n\r\n'],
+    ['a body longer than the header slack', 'x'.repeat(300) + '\r\n\r\n'],
+    ['a body that is only an empty line', '\r\n'],
+    ['a body holding another header-like section', 'Via: fake\r\nCall-ID: fake\r\n\r\n'],
+  ])('a datagram whose body ends in an empty line: %s', (_t, body) => {
+    const buf = request([], body);
+    const m = req(buf);
+    expect(m.headers.map((h) => h.name)).toEqual(['via', 'max-forwards', 'to', 'from', 'call-id', 'cseq']);
+    expect(m.body.toString('latin1')).toBe(body);
+    expect(m.callId()).toBe('a84b4c76e66710@pc33.atlanta.example.com');
+    expect(m.topVia()!.branch).toBe('z9hG4bK776asdhds');
+    for (const [k, h] of m.headers.entries()) {
+      expect(buf.toString('latin1', h.start, h.end)).toBe(BASE_REQUEST[k] + '\r\n');
+      expect(buf.toString('latin1', h.valueStart!, h.valueStart! + h.value.length)).toBe(h.value);
+    }
+    // the header string keeps at most a little of the body
+    expect(m.rawHead!.length - m.headers.at(-1)!.end).toBeLessThanOrEqual(256 + 2);
+  });
+
+  it('a datagram ending in CRLF CRLF right after the start line has no headers', () => {
+    const m = req(Buffer.from('OPTIONS sip:x@example.com SIP/2.0\r\n\r\n'));
+    expect(m.headers).toEqual([]);
+    expect(m.body.length).toBe(0);
+    const m2 = req(Buffer.from('OPTIONS sip:x@example.com SIP/2.0\r\n\r\nCall-ID: not a header\r\n\r\n'));
+    expect(m2.headers).toEqual([]);
+    expect(m2.body.toString()).toBe('Call-ID: not a header\r\n\r\n');
+  });
+
   it('stream mode: Content-Length is mandatory (§18.3)', () => {
     const f = failure(parseMessage(request([], ''), {}, true));
     expect(f.code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
