@@ -162,6 +162,11 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     let vs = colon + 1;
     let ve = end;
     while (vs < ve && isLws(buf[vs]!)) vs++;
+    // the line ends with its LF at e, nearly always after a CR: both stepped over at once
+    if (ve > vs) {
+      ve = e;
+      if (ve > vs && buf[ve - 1] === CR) ve--;
+    }
     while (ve > vs && isLws(buf[ve - 1]!)) ve--;
     let value = head.slice(vs, ve);
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
