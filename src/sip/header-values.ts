@@ -249,6 +249,18 @@ function commonParamName(b: Uint8Array, at: number, len: number): string | undef
   return undefined;
 }
 
+/**
+ * The characters of a param, one table read per byte (all 256 byte values):
+ * NAME_CHAR for a token character (§25.1), with UPPER_CHAR set for A–Z;
+ * VALUE_ONLY for ':', which scanParams also takes in a token value. 0 otherwise.
+ */
+const NAME_CHAR = 1;
+const UPPER_CHAR = 3;
+const VALUE_ONLY = 4;
+const PARAM_CHAR = new Uint8Array(256);
+for (let c = 0; c < 128; c++) if (TOKEN[c] === 1) PARAM_CHAR[c] = c >= 0x41 && c <= 0x5a ? UPPER_CHAR : NAME_CHAR;
+PARAM_CHAR[0x3a] = VALUE_ONLY;
+
 /** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
 let scanEnd = 0;
 
@@ -266,9 +278,9 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
     const nameStart = i;
     let upper = false;
     while (i < n) {
-      c = b[at + i]!;
-      if (c >= 128 || TOKEN[c] !== 1) break;
-      if (c >= 0x41 && c <= 0x5a) upper = true;
+      const k = PARAM_CHAR[b[at + i]!]!;
+      if ((k & NAME_CHAR) === 0) break;
+      if (k === UPPER_CHAR) upper = true;
       i++;
     }
     if (i === nameStart) return null;
@@ -296,11 +308,7 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
       } else {
         const vs = i;
         // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
-        while (i < n) {
-          c = b[at + i]!;
-          if (c === 0x3a || (c < 128 && TOKEN[c] === 1)) i++;
-          else break;
-        }
+        while (i < n && PARAM_CHAR[b[at + i]!]! !== 0) i++;
         if (i === vs) return null;
         value = s.slice(vs, i);
       }

@@ -52,6 +52,14 @@ describe('parseParams', () => {
     ]);
   });
 
+  it('character classes: a token name (no colon, nothing above 0x7f); a token value may hold colons', () => {
+    expect(entries(parseParams(';received=::1;X-Ab.C~=v:w:x', 0)!.params)).toEqual([
+      ['received', '::1'],
+      ['x-ab.c~', 'v:w:x'],
+    ]);
+    for (const bad of [';a:b=1', ';:=1', ';n\xe9=1', ';n=\xe9', ';n=a\x7fb', ';n=a/b', ';n@=1']) expect(parseParams(bad, 0)).toBeNull();
+  });
+
   it('stops at a comma only when asked to, and reports where it stopped', () => {
     expect(parseParams(';a=1, next', 0, true)).toMatchObject({ end: 4 });
     expect(parseParams(';a=1, next', 0, false)).toBeNull();
