@@ -116,6 +116,25 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
     expect(f.code).toBe('SB_ERR_PARSE_URI');
   });
 
+  it('a message built rather than parsed starts empty, each with its own header list', () => {
+    const a = new SipRequest('OPTIONS', 'sip:x@example.com');
+    const b = new SipResponse(200, 'OK');
+    for (const m of [a, b]) {
+      expect(m.raw).toBeNull();
+      expect(m.rawHead).toBeNull();
+      expect(m.startLineStart).toBe(-1);
+      expect(m.startLineEnd).toBe(-1);
+      expect(m.headers).toEqual([]);
+      expect(m.body.length).toBe(0);
+      expect(m.vias()).toEqual([]);
+      expect(m.from()).toBeUndefined();
+      expect(m.contacts()).toBeUndefined();
+    }
+    a.append('Call-ID', 'x');
+    expect(b.headers).toEqual([]);
+    expect(a.callId()).toBe('x');
+  });
+
   it('§7.5: skips CRLFs before the start line', () => {
     const body = request();
     const buf = Buffer.concat([Buffer.from('\r\n\r\n\n\r\n'), body]);
