@@ -228,6 +228,39 @@ export function parseParams(s: string, i: number, stopAtComma = false): { params
   return params === null ? null : { params, end: scanEnd };
 }
 
+/**
+ * Names of the params on nearly every Via, From, To and Contact, by length:
+ * scanParams returns these strings for them instead of a new slice each, and
+ * lookups by the same (interned) names compare equal at once.
+ */
+const COMMON_PARAMS: Array<string[] | undefined> = [];
+for (const p of ['branch', 'rport', 'received', 'maddr', 'ttl', 'tag', 'expires', 'q', 'reg-id', '+sip.instance', 'transport', 'lr', 'ob', 'user', 'method'])
+  (COMMON_PARAMS[p.length] ??= []).push(p);
+
+/** The COMMON_PARAMS string spelled by the lowercase bytes b[at, at + len), else undefined. */
+function commonParamName(b: Uint8Array, at: number, len: number): string | undefined {
+  const candidates = COMMON_PARAMS[len];
+  if (candidates === undefined) return undefined;
+  next: for (let j = 0; j < candidates.length; j++) {
+    const p = candidates[j]!;
+    for (let k = 0; k < len; k++) if (b[at + k] !== p.charCodeAt(k)) continue next;
+    return p;
+  }
+  return undefined;
+}
+
+/**
+ * The characters of a param, one table read per byte (all 256 byte values):
+ * NAME_CHAR for a token character (§25.1), with UPPER_CHAR set for A–Z;
+ * VALUE_ONLY for ':', which scanParams also takes in a token value. 0 otherwise.
+ */
+const NAME_CHAR = 1;
+const UPPER_CHAR = 3;
+const VALUE_ONLY = 4;
+const PARAM_CHAR = new Uint8Array(256);
+for (let c = 0; c < 128; c++) if (TOKEN[c] === 1) PARAM_CHAR[c] = c >= 0x41 && c <= 0x5a ? UPPER_CHAR : NAME_CHAR;
+PARAM_CHAR[0x3a] = VALUE_ONLY;
+
 /** Where the last scanParams() stopped (avoids allocating a result object on the hot path). */
 let scanEnd = 0;
 
@@ -245,14 +278,17 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
     const nameStart = i;
     let upper = false;
     while (i < n) {
-      c = b[at + i]!;
-      if (c >= 128 || TOKEN[c] !== 1) break;
-      if (c >= 0x41 && c <= 0x5a) upper = true;
+      const k = PARAM_CHAR[b[at + i]!]!;
+      if ((k & NAME_CHAR) === 0) break;
+      if (k === UPPER_CHAR) upper = true;
       i++;
     }
     if (i === nameStart) return null;
-    const raw = s.slice(nameStart, i);
-    const name = upper ? raw.toLowerCase() : raw;
+    let name = upper ? undefined : commonParamName(b, at + nameStart, i - nameStart);
+    if (name === undefined) {
+      const raw = s.slice(nameStart, i);
+      name = upper ? raw.toLowerCase() : raw;
+    }
     if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     let value: string | null = null;
     if (i < n && b[at + i] === 0x3d) {
@@ -272,11 +308,7 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
       } else {
         const vs = i;
         // ':' appears in some param values in the wild (e.g. ;received=::1 without brackets)
-        while (i < n) {
-          c = b[at + i]!;
-          if (c === 0x3a || (c < 128 && TOKEN[c] === 1)) i++;
-          else break;
-        }
+        while (i < n && PARAM_CHAR[b[at + i]!]! !== 0) i++;
         if (i === vs) return null;
         value = s.slice(vs, i);
       }
@@ -538,13 +570,27 @@ export function parseNameAddrBytes(v: string, b: Uint8Array, at: number): NameAd
   let i = skipWsIn(b, at, 0, n);
   let displayName: string | undefined;
   if (i < n && b[at + i] === 0x22) {
-    const close = closingQuote(v, i);
-    if (close === -1) return null;
-    displayName = fromByteString(unquote(v.slice(i, close + 1)));
+    // the usual quoted display name holds no backslash: one slice, decoded only when it has bytes above 0x7f
+    let close = i + 1;
+    let high = false;
+    for (; close < n; close++) {
+      const c = b[at + close]!;
+      if (c === 0x22 || c === 0x5c) break;
+      if (c > 0x7f) high = true;
+    }
+    if (close < n && b[at + close] === 0x22) {
+      const dn = v.slice(i + 1, close);
+      displayName = high ? fromByteString(dn) : dn;
+    } else {
+      close = closingQuote(v, i);
+      if (close === -1) return null;
+      displayName = fromByteString(unquote(v.slice(i, close + 1)));
+    }
     i = skipWsIn(b, at, close + 1, n);
     if (i >= n || b[at + i] !== 0x3c) return null;
   }
-  const lt = v.indexOf('<', i);
+  // after a display name (or none) the '<' is usually right here: no search
+  const lt = i < n && b[at + i] === 0x3c ? i : v.indexOf('<', i);
   let uri: string;
   let rest: number;
   let angle: boolean;

@@ -52,29 +52,48 @@ const NOT_PARSED = Symbol('not-parsed');
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
+  // The fields are declared here and set in the constructor: a class field
+  // initializer defines its property (ES2022 semantics), which for this many
+  // fields costs about twice as much per message as plain assignments.
   /** The bytes this message was parsed from (null for a message we built). */
-  raw: Buffer | null = null;
+  declare raw: Buffer | null;
   /**
    * The start line and header lines of raw as a latin1 string (offsets as in
    * raw; it may run on into the body), which the serializer copies untouched
    * lines from; null for a message we built.
    */
-  rawHead: string | null = null;
+  declare rawHead: string | null;
   /** Offsets of the start line (including its CRLF) in raw; -1 once the start line changed. */
-  startLineStart = -1;
-  startLineEnd = -1;
-  headers: HeaderField[] = [];
-  body: Buffer = EMPTY;
+  declare startLineStart: number;
+  declare startLineEnd: number;
+  declare headers: HeaderField[];
+  declare body: Buffer;
   // The typed values read for nearly every message, each in a field of its
   // own (NOT_PARSED until asked for): cheaper than a Map lookup and a Map per message.
-  private tVia: Via[] | null | typeof NOT_PARSED = NOT_PARSED;
-  private tFrom: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
-  private tTo: NameAddr | null | undefined | typeof NOT_PARSED = NOT_PARSED;
-  private tCSeq: CSeq | null | undefined | typeof NOT_PARSED = NOT_PARSED;
-  private tContact: ContactList | null | undefined | typeof NOT_PARSED = NOT_PARSED;
-  private tContentLength: number | null | undefined | typeof NOT_PARSED = NOT_PARSED;
+  private declare tVia: Via[] | null | typeof NOT_PARSED;
+  private declare tFrom: NameAddr | null | undefined | typeof NOT_PARSED;
+  private declare tTo: NameAddr | null | undefined | typeof NOT_PARSED;
+  private declare tCSeq: CSeq | null | undefined | typeof NOT_PARSED;
+  private declare tContact: ContactList | null | undefined | typeof NOT_PARSED;
+  private declare tContentLength: number | null | undefined | typeof NOT_PARSED;
   /** The other typed values, by header name; created when the first is asked for. */
-  private typed: Map<string, unknown> | null = null;
+  private declare typed: Map<string, unknown> | null;
+
+  constructor() {
+    this.raw = null;
+    this.rawHead = null;
+    this.startLineStart = -1;
+    this.startLineEnd = -1;
+    this.headers = [];
+    this.body = EMPTY;
+    this.tVia = NOT_PARSED;
+    this.tFrom = NOT_PARSED;
+    this.tTo = NOT_PARSED;
+    this.tCSeq = NOT_PARSED;
+    this.tContact = NOT_PARSED;
+    this.tContentLength = NOT_PARSED;
+    this.typed = null;
+  }
 
   // ------------------------------------------------------------ raw header access
 
@@ -239,7 +258,12 @@ export abstract class SipMessage {
    * calls this so the parsed objects do not live for Timer J.
    */
   releaseParsed(): void {
-    this.tVia = this.tFrom = this.tTo = this.tCSeq = this.tContact = this.tContentLength = NOT_PARSED;
+    this.tVia = NOT_PARSED;
+    this.tFrom = NOT_PARSED;
+    this.tTo = NOT_PARSED;
+    this.tCSeq = NOT_PARSED;
+    this.tContact = NOT_PARSED;
+    this.tContentLength = NOT_PARSED;
     this.typed = null;
   }
 

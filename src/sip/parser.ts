@@ -9,7 +9,7 @@
  * still answer a request with 400 (§8.2, §21.4.1).
  */
 import { SbError } from '../util/errors.js';
-import { commonHeaderName, normalizeHeaderName, isToken } from './header-names.js';
+import { commonHeaderName, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
 
 export interface ParseLimits {
@@ -63,6 +63,9 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // LF: "\n\r\n" (this covers CRLF CRLF and a bare-LF line followed by CRLF) or "\n\n" —
   // exactly where the stream framer ends it. "\n\r\n" is searched for here; a "\n\n"
   // before it is found by the header loop below, which looks at the byte after every LF.
+  // A datagram without a body ends with CRLF CRLF: then the search is left out, as the
+  // section ends there or earlier, and the loop, which also looks for "\n\r\n" after every
+  // LF, finds the end where the search would (no NO_HEADER_END fault is possible then).
   let bodyStart: number;
   // length of the header section including the last header's line terminator
   let headLen: number;
@@ -73,7 +76,8 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // string unless it holds much of the body (header values are slices of it and keep it alive).
   const window = Math.min(buf.length, HEAD_WINDOW);
   head = buf.toString('latin1', 0, window);
-  let crlf = head.indexOf('\n\r\n', pos);
+  const last = buf.length - 1;
+  let crlf = window === buf.length && buf[last] === LF && buf[last - 1] === CR && buf[last - 2] === LF && buf[last - 3] === CR ? last - 2 : head.indexOf('\n\r\n', pos);
   if (crlf === -1 && window < buf.length) crlf = buf.indexOf('\n\r\n', pos, 'latin1');
   if (crlf !== -1) {
     bodyStart = crlf + 3;
@@ -90,16 +94,23 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // ---- start line
   let lineEnd = head.indexOf('\n', pos);
   if (lineEnd === -1 || lineEnd >= headLen) lineEnd = headLen;
-  const startLine = head.slice(pos, lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
+  const startLineStop = lineEnd > pos && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
   const startLineEnd = Math.min(lineEnd + 1, headLen);
-  // a bare-LF empty line right after the start line ends the (empty) header section
-  if (startLineEnd < headLen && head.charCodeAt(startLineEnd) === LF) {
+  // an empty line right after the start line ends the (empty) header section
+  if (startLineEnd < headLen && buf[startLineEnd] === LF) {
     headLen = startLineEnd;
     bodyStart = startLineEnd + 1;
+  } else if (startLineEnd < headLen && buf[startLineEnd] === CR && buf[startLineEnd + 1] === LF) {
+    headLen = startLineEnd;
+    bodyStart = startLineEnd + 2;
   }
-  const sl = parseStartLine(startLine);
-  if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
-  const msg: AnyMessage = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
+  let msg: AnyMessage | null = plainRequestLine(buf, head, pos, startLineStop);
+  let sl: StartLine | null = null;
+  if (msg === null) {
+    sl = parseStartLine(head.slice(pos, startLineStop));
+    if (sl.kind === 'garbage') return fail('SB_ERR_PARSE_START_LINE', sl.detail);
+    msg = sl.kind === 'request' ? new SipRequest(sl.method, sl.uri) : new SipResponse(sl.status, sl.reason);
+  }
   msg.raw = buf;
   msg.rawHead = head;
   msg.startLineStart = pos;
@@ -124,10 +135,13 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
       e = lf === -1 || lf >= n ? n - 1 : lf;
       next = e + 1 < n ? buf[e + 1]! : -1;
     }
-    // "\n\n": a bare-LF empty line ends the header section after this header
+    // "\n\n" or "\n\r\n": an empty line ends the header section after this header
     if (next === LF) {
       n = headLen = e + 1;
       bodyStart = e + 2;
+    } else if (next === CR && buf[e + 2] === LF) {
+      n = headLen = e + 1;
+      bodyStart = e + 3;
     }
     const end = e + 1;
     if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
@@ -148,15 +162,30 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     let vs = colon + 1;
     let ve = end;
     while (vs < ve && isLws(buf[vs]!)) vs++;
+    // the line ends with its LF at e, nearly always after a CR: both stepped over at once
+    if (ve > vs) {
+      ve = e;
+      if (ve > vs && buf[ve - 1] === CR) ve--;
+    }
     while (ve > vs && isLws(buf[ve - 1]!)) ve--;
     let value = head.slice(vs, ve);
     if (folded) value = value.replace(/\r?\n[ \t]+/g, ' ');
     headers.push({ name, value, start, end, valueStart: folded ? -1 : vs });
     i = end;
   }
+  // rare: an end found by the loop before the final CRLF CRLF leaves much of the body in
+  // head; keep the header string short, as the search above does (values are slices of it)
+  if (head.length - headLen > HEAD_SLACK) {
+    head = msg.rawHead = buf.toString('latin1', 0, headLen);
+    for (let k = 0; k < headers.length; k++) {
+      const h = headers[k]!;
+      const at = h.valueStart!;
+      if (at >= 0) headers[k] = { name: h.name, value: head.slice(at, at + h.value.length), start: h.start, end: h.end, valueStart: at };
+    }
+  }
   msg.headers = headers;
 
-  if (sl.kind === 'request' && sl.error) return fail(sl.error, sl.detail, msg);
+  if (sl !== null && sl.kind === 'request' && sl.error) return fail(sl.error, sl.detail, msg);
 
   // ---- body (§18.3, §20.14)
   const available = buf.length - bodyStart;
@@ -184,6 +213,43 @@ function isLws(c: number): boolean {
 function withHeaders(msg: AnyMessage, headers: HeaderField[]): AnyMessage {
   msg.headers = headers;
   return msg;
+}
+
+/** Methods whose names the request-line fast path returns as these (interned) strings rather than a new slice. */
+const METHODS = ['REGISTER', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER', 'PUBLISH'];
+const SP_SIP20 = [0x20, 0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30]; // " SIP/2.0"
+
+/**
+ * The usual request line, read from the bytes buf[start, end) (head holds the
+ * same text): `token SP uri SP "SIP/2.0"` with a URI of printable ASCII other
+ * than `<>"` (§7.1, §25.1). Returns the request, or null for anything else —
+ * a response, another version, odd bytes in the URI — which parseStartLine
+ * then decides on (this path accepts only lines it accepts, with the same result).
+ */
+function plainRequestLine(buf: Buffer, head: string, start: number, end: number): SipRequest | null {
+  let sp1 = start;
+  while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  if (sp1 === start || sp1 >= end || buf[sp1] !== 0x20) return null;
+  const sp2 = end - 8;
+  if (sp2 <= sp1 + 1) return null;
+  for (let k = 0; k < 8; k++) if (buf[sp2 + k] !== SP_SIP20[k]) return null;
+  for (let k = sp1 + 1; k < sp2; k++) {
+    const c = buf[k]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return null;
+  }
+  return new SipRequest(methodName(buf, head, start, sp1), head.slice(sp1 + 1, sp2));
+}
+
+/** The method token buf[start, end): one of METHODS' strings when it is one, else a slice of head. */
+function methodName(buf: Buffer, head: string, start: number, end: number): string {
+  const len = end - start;
+  next: for (let j = 0; j < METHODS.length; j++) {
+    const m = METHODS[j]!;
+    if (m.length !== len) continue;
+    for (let k = 0; k < len; k++) if (buf[start + k] !== m.charCodeAt(k)) continue next;
+    return m;
+  }
+  return head.slice(start, end);
 }
 
 type StartLine =

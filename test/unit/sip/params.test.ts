@@ -36,6 +36,30 @@ describe('parseParams', () => {
     expect(r.params.size).toBe(3);
   });
 
+  it('common names (returned as shared strings) and names that nearly match them parse alike', () => {
+    const r = parseParams(';TAG=a;tag=b;Branch=x;brancx=y;branc;q;Q=1;+SIP.Instance="<u>";+sip.instancf;lr;LR=2;rport;rportt', 0)!;
+    expect(entries(r.params)).toEqual([
+      ['tag', 'b'],
+      ['branch', 'x'],
+      ['brancx', 'y'],
+      ['branc', null],
+      ['q', '1'],
+      ['+sip.instance', '"<u>"'],
+      ['+sip.instancf', null],
+      ['lr', '2'],
+      ['rport', null],
+      ['rportt', null],
+    ]);
+  });
+
+  it('character classes: a token name (no colon, nothing above 0x7f); a token value may hold colons', () => {
+    expect(entries(parseParams(';received=::1;X-Ab.C~=v:w:x', 0)!.params)).toEqual([
+      ['received', '::1'],
+      ['x-ab.c~', 'v:w:x'],
+    ]);
+    for (const bad of [';a:b=1', ';:=1', ';n\xe9=1', ';n=\xe9', ';n=a\x7fb', ';n=a/b', ';n@=1']) expect(parseParams(bad, 0)).toBeNull();
+  });
+
   it('stops at a comma only when asked to, and reports where it stopped', () => {
     expect(parseParams(';a=1, next', 0, true)).toMatchObject({ end: 4 });
     expect(parseParams(';a=1, next', 0, false)).toBeNull();

@@ -95,6 +95,46 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
     },
   );
 
+  // The usual request line is read from the bytes (a fast path); anything
+  // else goes to the general start-line parser. Both must agree.
+  it.each<[string, string, string]>([
+    ['lowercase method (not one of the interned names)', 'register sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['method that is a prefix of a known one', 'REG sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['control byte in the Request-URI (not whitespace for §25.1)', 'OPTIONS sip:x\x01y@example.com SIP/2.0', 'sip:x\x01y@example.com'],
+    ['byte above 0x7f in the Request-URI', 'OPTIONS sip:\xe9t\xe9@example.com SIP/2.0', 'sip:\xe9t\xe9@example.com'],
+    ['DEL in the Request-URI', 'OPTIONS sip:x\x7fy@example.com SIP/2.0', 'sip:x\x7fy@example.com'],
+    ['version in lower case', 'OPTIONS sip:x@example.com sip/2.0', 'sip:x@example.com'],
+  ])('request line outside the fast path: %s', (_t, line, uri) => {
+    const m = req(request([], '', line));
+    expect(m.method).toBe(line.slice(0, line.indexOf(' ')));
+    expect(m.uri).toBe(uri);
+    expect(m.headers).toHaveLength(BASE_REQUEST.length);
+  });
+
+  it('NBSP (byte 0xa0) in the Request-URI is refused as whitespace, as before the fast path', () => {
+    const f = failure(parseMessage(request([], '', 'OPTIONS sip:x\xa0y@example.com SIP/2.0')));
+    expect(f.code).toBe('SB_ERR_PARSE_URI');
+  });
+
+  it('a message built rather than parsed starts empty, each with its own header list', () => {
+    const a = new SipRequest('OPTIONS', 'sip:x@example.com');
+    const b = new SipResponse(200, 'OK');
+    for (const m of [a, b]) {
+      expect(m.raw).toBeNull();
+      expect(m.rawHead).toBeNull();
+      expect(m.startLineStart).toBe(-1);
+      expect(m.startLineEnd).toBe(-1);
+      expect(m.headers).toEqual([]);
+      expect(m.body.length).toBe(0);
+      expect(m.vias()).toEqual([]);
+      expect(m.from()).toBeUndefined();
+      expect(m.contacts()).toBeUndefined();
+    }
+    a.append('Call-ID', 'x');
+    expect(b.headers).toEqual([]);
+    expect(a.callId()).toBe('x');
+  });
+
   it('§7.5: skips CRLFs before the start line', () => {
     const body = request();
     const buf = Buffer.concat([Buffer.from('\r\n\r\n\n\r\n'), body]);
@@ -777,6 +817,37 @@ describe('body', () => {
   it('two Content-Length lines: equal values are accepted, different ones rejected', () => {
     expect(req(request(['Content-Length: 2', 'l: 2'], 'ab')).body.toString()).toBe('ab');
     expect(failure(parseMessage(request(['Content-Length: 2', 'l: 3'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
+  });
+
+  // A datagram ending in CRLF CRLF lets the parser leave out the search for the end
+  // of the header section; a body that itself ends in an empty line must not fool it.
+  it.each([
+    ['a short body', 'v=0\r\n\r\n'],
+    ['a body longer than the header slack', 'x'.repeat(300) + '\r\n\r\n'],
+    ['a body that is only an empty line', '\r\n'],
+    ['a body holding another header-like section', 'Via: fake\r\nCall-ID: fake\r\n\r\n'],
+  ])('a datagram whose body ends in an empty line: %s', (_t, body) => {
+    const buf = request([], body);
+    const m = req(buf);
+    expect(m.headers.map((h) => h.name)).toEqual(['via', 'max-forwards', 'to', 'from', 'call-id', 'cseq']);
+    expect(m.body.toString('latin1')).toBe(body);
+    expect(m.callId()).toBe('a84b4c76e66710@pc33.atlanta.example.com');
+    expect(m.topVia()!.branch).toBe('z9hG4bK776asdhds');
+    for (const [k, h] of m.headers.entries()) {
+      expect(buf.toString('latin1', h.start, h.end)).toBe(BASE_REQUEST[k] + '\r\n');
+      expect(buf.toString('latin1', h.valueStart!, h.valueStart! + h.value.length)).toBe(h.value);
+    }
+    // the header string keeps at most a little of the body
+    expect(m.rawHead!.length - m.headers.at(-1)!.end).toBeLessThanOrEqual(256 + 2);
+  });
+
+  it('a datagram ending in CRLF CRLF right after the start line has no headers', () => {
+    const m = req(Buffer.from('OPTIONS sip:x@example.com SIP/2.0\r\n\r\n'));
+    expect(m.headers).toEqual([]);
+    expect(m.body.length).toBe(0);
+    const m2 = req(Buffer.from('OPTIONS sip:x@example.com SIP/2.0\r\n\r\nCall-ID: not a header\r\n\r\n'));
+    expect(m2.headers).toEqual([]);
+    expect(m2.body.toString()).toBe('Call-ID: not a header\r\n\r\n');
   });
 
   it('stream mode: Content-Length is mandatory (§18.3)', () => {
