@@ -69,6 +69,13 @@ function checkName(what: string, value: string): void {
 
 /** Most user records the cache holds (it starts over when full). */
 const CACHE_MAX = 100_000;
+/**
+ * How often (ms, on the clock) lookup() reads the change counter. Any read on
+ * this connection after another connection committed (the binding writer
+ * does, every few ms) makes SQLite drop its page cache: tens of µs, too
+ * much per REGISTER, so a change is seen within this time instead.
+ */
+export const USER_RECHECK_MS = 1000;
 
 export class UserStore {
   private readonly insertStmt;
@@ -76,6 +83,7 @@ export class UserStore {
   /** lookup() answers by `username NUL domain`, null for no such user; valid while cachedVersion is current */
   private readonly cache = new Map<string, UserRecord | null>();
   private cachedVersion = -1;
+  private checkedAt = -Infinity;
   private readonly setHa1Stmt;
   private readonly deleteStmt;
   private readonly setEnabledStmt;
@@ -111,6 +119,7 @@ export class UserStore {
 
   /** Adds an enabled user; throws UserExistsError if username@domain exists. */
   add(username: string, domain: string, password: string): void {
+    this.cache.clear();
     checkName('username', username);
     checkName('domain', domain);
     checkName('password', password);
@@ -122,6 +131,7 @@ export class UserStore {
 
   /** Replaces the user's HA1 values; false when the user does not exist. */
   setPassword(username: string, domain: string, password: string): boolean {
+    this.cache.clear();
     checkName('password', password);
     const d = normalizeDomain(domain);
     const res = this.setHa1Stmt.run(
@@ -136,11 +146,13 @@ export class UserStore {
 
   /** Deletes the user; false when it did not exist. */
   remove(username: string, domain: string): boolean {
+    this.cache.clear();
     return this.deleteStmt.run(username, normalizeDomain(domain)).changes > 0;
   }
 
   /** Enables or disables the user; false when it does not exist. */
   setEnabled(username: string, domain: string, enabled: boolean): boolean {
+    this.cache.clear();
     return this.setEnabledStmt.run(enabled ? 1 : 0, this.clock.now(), username, normalizeDomain(domain)).changes > 0;
   }
 
@@ -150,17 +162,22 @@ export class UserStore {
   }
 
   /**
-   * get() through a cache, for the authentication of every request: one
-   * read of the change counter instead of a query of the users table, and
-   * a change made anywhere (the CLI in another process included) is seen by
-   * the next lookup.
+   * get() through a cache, for the authentication of every request. The
+   * change counter is read at most every USER_RECHECK_MS, so a change made
+   * anywhere (the CLI in another process included) is seen within that
+   * time; a change made through this store is seen at once.
    */
   lookup(username: string, domain: string): UserRecord | undefined {
-    const version = this.versionStmt.get() ?? 0;
-    if (version !== this.cachedVersion || this.cache.size >= CACHE_MAX) {
-      this.cache.clear();
-      this.cachedVersion = version;
+    const now = this.clock.now();
+    if (now - this.checkedAt >= USER_RECHECK_MS || now < this.checkedAt) {
+      this.checkedAt = now;
+      const version = this.versionStmt.get() ?? 0;
+      if (version !== this.cachedVersion) {
+        this.cache.clear();
+        this.cachedVersion = version;
+      }
     }
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
     const key = `${username}\0${normalizeDomain(domain)}`;
     let r = this.cache.get(key);
     if (r === undefined) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../../src/store/database.js';
-import { UserExistsError, UserStore } from '../../../src/store/user-store.js';
+import { USER_RECHECK_MS, UserExistsError, UserStore } from '../../../src/store/user-store.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { ha1 } from '../../../src/util/digest-hash.js';
 
@@ -119,7 +119,7 @@ describe('UserStore.lookup (cached, for authentication)', () => {
     expect(users.get('alice', 'example.com')?.enabled).toBe(false);
   });
 
-  it('sees every change made through any connection, at the next lookup', () => {
+  it('sees a change made through another connection within USER_RECHECK_MS, and one made through itself at once', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-users-'));
     const file = join(dir, 'db.sqlite');
     const d1 = openDatabase(file);
@@ -127,15 +127,27 @@ describe('UserStore.lookup (cached, for authentication)', () => {
     try {
       const server = new UserStore(d1, clock);
       const cli = new UserStore(d2, clock);
+      const later = () => clock.advance(USER_RECHECK_MS);
       expect(server.lookup('carol', 'example.com')).toBeUndefined();
       cli.add('carol', 'example.com', 'one');
+      // the change counter was read less than USER_RECHECK_MS ago: the cached answer stands
+      expect(server.lookup('carol', 'example.com')).toBeUndefined();
+      later();
       expect(server.lookup('carol', 'example.com')?.ha1Md5).toBe(ha1('MD5', 'carol', 'example.com', 'one'));
       cli.setPassword('carol', 'example.com', 'two');
+      later();
       expect(server.lookup('carol', 'example.com')?.ha1Md5).toBe(ha1('MD5', 'carol', 'example.com', 'two'));
       cli.setEnabled('carol', 'example.com', false);
+      later();
       expect(server.lookup('carol', 'example.com')?.enabled).toBe(false);
       cli.remove('carol', 'example.com');
+      later();
       expect(server.lookup('carol', 'example.com')).toBeUndefined();
+      // through the store itself: no wait
+      server.add('dave', 'example.com', 'pw');
+      expect(server.lookup('dave', 'example.com')?.username).toBe('dave');
+      server.setEnabled('dave', 'example.com', false);
+      expect(server.lookup('dave', 'example.com')?.enabled).toBe(false);
     } finally {
       d1.close();
       d2.close();
