@@ -6,11 +6,13 @@
  * batched):
  *   - every binding is held in memory, `Map<aor, Binding[]>`, loaded from
  *     SQLite when the store is built. Reads never touch the database.
- *   - writes change memory at once and are queued; the queue is written once
- *     per event-loop turn (setImmediate) in ONE transaction with prepared
- *     statements, then each writer's `done` callback runs. The registrar sends
- *     its 200 from `done`, so a client is only told "registered" once the
- *     binding is on disk.
+ *   - writes change memory at once and are queued; the queue is written in
+ *     ONE transaction (group commit: the next event-loop turn after a quiet
+ *     spell, at most once per commitWindowMs under load) by a BindingWriter
+ *     (binding-writer.ts: inline, or a worker thread with its own
+ *     connection), then each writer's `done` callback runs. The registrar
+ *     sends its 200 from `done`, so a client is only told "registered" once
+ *     the binding is on disk.
  *   - a failed batch reloads the affected AORs from the database (memory goes
  *     back to what is on disk) and every waiter gets the error.
  *   - at start, flow-bound bindings on connections (TCP/TLS/WS/WSS) are

@@ -6,7 +6,7 @@
  * error table of util/errors.ts (one place per fact), and `reject()` is the
  * only place that turns a code into a response, a counter and a log line.
  * The clock is read once per request; the 200 is sent only after the update
- * is committed to SQLite (batched per event-loop turn, location-service.ts).
+ * is committed to SQLite (group commit, location-service.ts).
  *
  * Choices and departures, on purpose:
  *  - realm (§22) = the To domain when we serve it, else the Request-URI domain.
