@@ -86,13 +86,8 @@ export abstract class SipMessage {
     this.startLineEnd = -1;
     this.headers = [];
     this.body = EMPTY;
-    this.tVia = NOT_PARSED;
-    this.tFrom = NOT_PARSED;
-    this.tTo = NOT_PARSED;
-    this.tCSeq = NOT_PARSED;
-    this.tContact = NOT_PARSED;
-    this.tContentLength = NOT_PARSED;
-    this.typed = null;
+    // the typed-value fields, set in the same order on every message (one hidden class)
+    this.releaseParsed();
   }
 
   // ------------------------------------------------------------ raw header access
