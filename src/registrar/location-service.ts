@@ -160,8 +160,6 @@ export class SqliteLocationStore implements LocationService {
   private readonly onCommit: LocationStoreOptions['onCommit'];
   private readonly onExpired: LocationStoreOptions['onExpired'];
   private readonly writer: BindingWriter;
-  /** batches handed to the writer and not yet committed */
-  private inFlight = 0;
   private readonly selectAorStmt;
 
   constructor(opts: LocationStoreOptions) {
@@ -319,11 +317,7 @@ export class SqliteLocationStore implements LocationService {
     }
     const rows: BatchRow[] = [];
     for (const c of changes) rows.push(c.op === 'upsert' ? { op: 'upsert', params: toParams(c.binding) } : c);
-    this.inFlight++;
-    this.writer.write(rows, (err) => {
-      this.inFlight--;
-      this.committed(changes, waiters, err);
-    });
+    this.writer.write(rows, (err) => this.committed(changes, waiters, err));
   }
 
   /** Stops the sweep, writes whatever is queued and waits for every batch to be on disk. */
@@ -332,10 +326,6 @@ export class SqliteLocationStore implements LocationService {
     await this.writer.close();
   }
 
-  /** Batches handed to the writer and not yet committed (0 with the inline writer). */
-  get uncommittedBatches(): number {
-    return this.inFlight;
-  }
 
   private committed(changes: Change[], waiters: CommitCallback[], err: Error | null): void {
     if (err) {

@@ -294,19 +294,19 @@ export class Registrar implements RequestHandler {
       const userAgent = req.get('user-agent') ?? null;
       const received = hostPort(tx.flow.remoteAddress, tx.flow.remotePort);
       upserts.set(key, {
-        aor: same?.aor ?? detached(aor),
-        key: same?.key ?? detached(key),
-        contact: same !== undefined && same.contact === c.uri ? same.contact : detached(c.uri),
-        contactHeader: same !== undefined && same.contactHeader === contactHeader ? same.contactHeader : detached(contactHeader),
+        aor: kept(same?.aor, aor),
+        key: kept(same?.key, key),
+        contact: kept(same?.contact, c.uri),
+        contactHeader: kept(same?.contactHeader, contactHeader),
         q: c.q ?? null,
         expiresAt: now + expires * 1000,
-        callId: same !== undefined && same.callId === callId ? same.callId : detached(callId),
+        callId: kept(same?.callId, callId),
         cseq,
-        userAgent: same !== undefined && same.userAgent === userAgent ? same.userAgent : userAgent === null ? null : detached(userAgent),
-        received: same !== undefined && same.received === received ? same.received : received,
+        userAgent: kept(same?.userAgent, userAgent),
+        received: kept(same?.received, received),
         transport: tx.flow.protocol,
         flowId,
-        instanceId: same !== undefined && same.instanceId === instance ? same.instanceId : instance === null ? null : detached(instance),
+        instanceId: kept(same?.instanceId, instance),
         regId,
         path: same !== undefined && samePath(same.path, pathValues) ? same.path : pathValues,
         updatedAt: now,
@@ -494,6 +494,12 @@ function contactHeaderOf(c: ContactValue): string {
   return formatNameAddr(
     c.displayName !== undefined ? { displayName: c.displayName, uri: c.uri, params, angle: true } : { uri: c.uri, params, angle: true },
   );
+}
+
+/** `next`, as the equal string the replaced binding holds, else as a copy off the request text. */
+function kept<T extends string | null>(prev: T | undefined, next: T): T {
+  if (prev === next) return prev;
+  return next === null ? next : (detached(next) as T);
 }
 
 function samePath(a: readonly string[], b: readonly string[]): boolean {
