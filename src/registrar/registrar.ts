@@ -30,9 +30,9 @@ import type { Logger } from '../util/logger.js';
 import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { createResponse } from '../sip/response.js';
+import { createResponse, statelessTag } from '../sip/response.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
-import { isSipUri, parseUri, unescapeUri, uriEquals, type Uri } from '../sip/uri.js';
+import { isSipUri, parseUri, unescapeUri, uriEquals, type SipUri, type Uri } from '../sip/uri.js';
 import type { RequestHandler, ServerTx } from '../core/sip-core.js';
 import type { LocalIdentity } from '../core/local-identity.js';
 import type { DigestAuthenticator, VerifyResult } from '../auth/digest-auth.js';
@@ -91,6 +91,14 @@ const SUPPORTED_HEADER = 'path, outbound';
 /** Extra headers of a rejection (Min-Expires, Unsupported, WWW-Authenticate…). */
 type Headers = Array<[string, string]>;
 
+/** The To of a REGISTER, as steps 3–5 of §10.3 read it. */
+interface ToAor {
+  to: ReturnType<SipRequest['to']>;
+  toUri: Uri | null;
+  toSip: SipUri | null;
+  toServed: boolean;
+}
+
 /** A request that failed a step: its code and what the response must carry. */
 interface Failure {
   code: RegistrarErrorCode;
@@ -139,6 +147,26 @@ export class Registrar implements RequestHandler {
     if (failure) this.reject(req, tx, failure);
   }
 
+  /**
+   * RFC 3261 §8.2.7: the 401 to a REGISTER without credentials, for a served
+   * domain, is sent statelessly (as Kamailio's www_challenge does). Over UDP
+   * a transaction would be kept 32 s (Timer J) for every challenge; without
+   * one, a retransmission gets a fresh challenge, as good as the first. The
+   * checks before it (§10.3 steps 1–3) are the same as on the stateful path;
+   * anything else (credentials, a Require, a locked-out source, a foreign
+   * domain) goes on through a transaction.
+   */
+  answerStatelessly(req: SipRequest, flow: Flow): SipResponse | undefined {
+    const auth = this.auth;
+    if (auth === null || req.method !== 'REGISTER' || req.has('authorization') || req.has('require')) return undefined;
+    const ruri = req.requestUri();
+    if (!ruri || !isSipUri(ruri) || !this.identity.isServedDomain(ruri.host)) return undefined;
+    const r = this.authenticate(req, flow, this.realmOf(ruri, this.toOf(req)), auth);
+    if (r.ok || r.failure.code !== 'SB_ERR_REG_AUTH_REQUIRED') return undefined;
+    // a retransmission gets the same To tag; its nonce is a fresh one (see the README)
+    return this.rejection(req, flow, r.failure, statelessTag(req));
+  }
+
   /** RFC 5626 §5.3: a flow that closed takes the bindings bound to it. */
   onFlowClosed(flow: Flow): void {
     const removed = this.store.removeFlow(flow.id);
@@ -171,17 +199,15 @@ export class Registrar implements RequestHandler {
       return { code: 'SB_ERR_REG_BAD_EXTENSION', headers: [['Unsupported', unsupported.join(', ')]] };
     }
 
-    const to = req.to();
-    const toUri = to ? parseUri(to.uri) : null;
-    const toSip = toUri && isSipUri(toUri) ? toUri : null;
-    const toServed = toSip !== null && this.identity.isServedDomain(toSip.host);
+    const t = this.toOf(req);
+    const { to, toUri, toSip, toServed } = t;
 
     // RFC 3261 §10.3 step 3: authenticate the UAC (§22), realm = the To domain.
     let username: string | null = null;
     let realm = '';
     if (this.auth) {
-      realm = (toServed ? toSip.host : ruri.host).toLowerCase();
-      const r = this.authenticate(req, tx, realm, this.auth);
+      realm = this.realmOf(ruri, t);
+      const r = this.authenticate(req, tx.flow, realm, this.auth);
       if (!r.ok) return r.failure;
       username = r.username;
     }
@@ -401,14 +427,27 @@ export class Registrar implements RequestHandler {
     return createResponse(req, 200, { headers });
   }
 
+  /** The To header, its URI, that URI when it is sip/sips, and whether it names a served domain. */
+  private toOf(req: SipRequest): ToAor {
+    const to = req.to();
+    const toUri = to ? parseUri(to.uri) : null;
+    const toSip = toUri && isSipUri(toUri) ? toUri : null;
+    return { to, toUri, toSip, toServed: toSip !== null && this.identity.isServedDomain(toSip.host) };
+  }
+
+  /** The realm of a REGISTER (see the file note): the To domain when served, else the Request-URI's. */
+  private realmOf(ruri: SipUri, t: ToAor): string {
+    return (t.toServed ? t.toSip!.host : ruri.host).toLowerCase();
+  }
+
   /** RFC 3261 §22: verifies the credentials; on failure, what to answer. */
   private authenticate(
     req: SipRequest,
-    tx: ServerTx,
+    flow: Flow,
     realm: string,
     auth: DigestAuthenticator,
   ): { ok: true; username: string } | { ok: false; failure: Failure } {
-    const source = tx.flow.remoteAddress;
+    const source = flow.remoteAddress;
     const r = auth.verify({ method: req.method, authorization: credentialsFor(req, realm), realm, source, body: req.body });
     if (r.ok) return { ok: true, username: r.username };
     const code = authFailureCode(r);
@@ -426,21 +465,28 @@ export class Registrar implements RequestHandler {
 
   /** Answers with the code's status and reason (ERROR_CODES), counts and logs it. */
   private reject(req: SipRequest, tx: ServerTx, f: Failure): void {
+    tx.respond(this.rejection(req, tx.flow, f));
+  }
+
+  /** The response for a failure, counted and logged (reject() sends it through the transaction). */
+  private rejection(req: SipRequest, flow: Flow, f: Failure, toTag?: string): SipResponse {
     const { status, reason } = ERROR_CODES[f.code];
-    tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
+    const headers = f.headers ?? [];
+    const res = createResponse(req, status, toTag === undefined ? { reason, headers } : { reason, headers, toTag });
     this.metrics?.failed(f.code, status);
+    // a challenge is the normal first answer; auth failures were logged at warn already
+    const level = status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_') ? 'debug' : status >= 500 ? 'error' : 'info';
+    if (!this.logger.isLevelEnabled(level)) return res;
     const fields = {
       code: f.code,
       status,
       to: req.get('to'),
       callId: req.callId(),
-      source: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
+      source: hostPort(flow.remoteAddress, flow.remotePort),
       ...f.log,
     };
-    // a challenge is the normal first answer; auth failures were logged at warn already
-    if (status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_')) this.logger.debug(fields, 'REGISTER rejected');
-    else if (status >= 500) this.logger.error(fields, 'REGISTER failed');
-    else this.logger.info(fields, 'REGISTER rejected');
+    this.logger[level](fields, status >= 500 ? 'REGISTER failed' : 'REGISTER rejected');
+    return res;
   }
 }
 
@@ -478,13 +524,11 @@ function authFailureCode(r: Extract<VerifyResult, { ok: false }>): RegistrarErro
 
 /** The Authorization value for our realm (a REGISTER may carry several, §22.4), else the first. */
 function credentialsFor(req: SipRequest, realm: string): string | undefined {
-  let first: string | undefined;
-  for (const h of req.headers) {
-    if (h.name !== 'authorization') continue;
-    first ??= h.value;
-    if (parseDigestParams(h.value)?.get('realm') === realm) return h.value;
-  }
-  return first;
+  const all = req.getAll('authorization');
+  // one set of credentials (the usual case) is verify()'s to parse, not parsed twice here
+  if (all.length < 2) return all[0];
+  for (const v of all) if (parseDigestParams(v)?.get('realm') === realm) return v;
+  return all[0];
 }
 
 /** The Contact value echoed in 200s: the name-addr with every param but expires. */

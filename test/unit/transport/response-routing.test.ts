@@ -219,3 +219,63 @@ describe('bad input (issue 3: 400 when answerable, otherwise close a stream conn
     expect(flow.closeCalls).toBe(0);
   });
 });
+
+describe('RFC 3261 §8.2.7: a handler answering without a transaction', () => {
+  const register = (rport = ';rport') =>
+    Buffer.from(
+      [
+        'REGISTER sip:example.com SIP/2.0',
+        `Via: SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bKsl1${rport}`,
+        'From: <sip:a@example.com>;tag=1',
+        'To: <sip:a@example.com>',
+        'Call-ID: sl1',
+        'CSeq: 1 REGISTER',
+        'Max-Forwards: 70',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+
+  function setup(answer: (req: SipRequest) => number | undefined) {
+    const core = new SipCore({ logger: silentLogger(), metrics: new Metrics(), clock: new ManualClock() });
+    const dispatched: string[] = [];
+    core.useDispatcher({ receiveRequest: (req) => void dispatched.push(req.method), receiveResponse: () => {} });
+    core.route('REGISTER', {
+      onRequest: () => {},
+      answerStatelessly: (req) => {
+        const status = answer(req);
+        return status === undefined ? undefined : createResponse(req, status);
+      },
+    });
+    const log: Sent[] = [];
+    return { core, dispatched, log, flow: udpFlow('203.0.113.5', 40000, log) };
+  }
+
+  it('sends the answer by §18.2.2 and hands nothing to the transaction layer', () => {
+    const s = setup(() => 401);
+    s.core.inject(register(), s.flow);
+    expect(s.dispatched).toEqual([]);
+    expect(s.log).toHaveLength(1);
+    expect(s.log[0]!.text).toMatch(/^SIP\/2\.0 401 /);
+    // rport: to the source address and port, with the Via stamped
+    expect(s.log[0]!.to).toBe('203.0.113.5:40000');
+    expect(s.log[0]!.text).toContain('rport=40000;received=203.0.113.5');
+  });
+
+  it('no answer: the request goes on to the transaction layer', () => {
+    const s = setup(() => undefined);
+    s.core.inject(register(), s.flow);
+    expect(s.dispatched).toEqual(['REGISTER']);
+    expect(s.log).toEqual([]);
+  });
+
+  it('a fault in the handler leaves the request to the stateful path', () => {
+    const s = setup(() => {
+      throw new Error('boom');
+    });
+    s.core.inject(register(), s.flow);
+    expect(s.dispatched).toEqual(['REGISTER']);
+    expect(s.log).toEqual([]);
+  });
+});
