@@ -117,6 +117,8 @@ export class Server {
       },
       // a proxy sees a spiral come back with a new branch: §8.2.2.2 merging is a UAS rule
       detectMergedRequests: false,
+      // completed UDP non-INVITE transactions (every REGISTER) wait out Timer J as bytes, not objects
+      compactCompleted: true,
       logger: log,
     });
     core.useDispatcher(layer);

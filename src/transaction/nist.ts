@@ -123,7 +123,9 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
       // §17.2.2: Timer J, 64·T1 on unreliable transports, zero on reliable ones
       const j = this.timerValues.J;
       if (j === 0) this.fire('timer J', undefined);
-      else {
+      else if (this.retire()) {
+        // the layer answers retransmissions from here on (completed-cache.ts); this object is done
+      } else {
         this.shedForWait();
         this.startStateTimer('J', j);
       }

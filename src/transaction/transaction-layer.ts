@@ -58,7 +58,12 @@
  * `maxTransactions` (client + server); a new request beyond that gets a
  * stateless 503 with Retry-After and is counted. Over UDP a non-INVITE server
  * transaction lives Timer J = 32 s after its final response, so the cap
- * bounds the request rate × 32 s and the memory that takes.
+ * bounds the request rate × 32 s and the memory that takes. With
+ * `compactCompleted` (the server's setting) such a transaction waits out
+ * Timer J as bytes in completed-cache.ts, not as an object: the TU's object
+ * is done once it has sent its final response, and the layer answers
+ * retransmissions; a failed resend then has no TU left to tell and is only
+ * counted. Those entries count towards the cap and `size`.
  *
  * Departures: merged requests (§8.2.2.2, a UAS core rule) are answered 482
  * by the layer; a proxy on which requests legitimately spiral back with a
@@ -73,7 +78,7 @@
  */
 import type { Clock } from '../util/clock.js';
 import { formatVia, type Via } from '../sip/header-values.js';
-import type { SipRequest, SipResponse } from '../sip/message.js';
+import { SipResponse, type SipRequest } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { serialize } from '../sip/serializer.js';
 import type { Flow } from '../transport/transport.js';
@@ -82,6 +87,7 @@ import { InviteServerTransaction } from './ist.js';
 import { NonInviteClientTransaction } from './nict.js';
 import { NonInviteServerTransaction } from './nist.js';
 import { TimerQueues } from './timer-queue.js';
+import { CompletedNonInviteCache, type CompletedHit } from './completed-cache.js';
 import { DEFAULT_TIMER_BASE, timerValues, type TimerValues } from './timers.js';
 import { detached } from '../util/strings.js';
 import {
@@ -130,6 +136,12 @@ export interface TransactionLayerOptions {
   retryAfter?: number;
   /** answer §8.2.2.2 merged requests with 482 (default true) */
   detectMergedRequests?: boolean;
+  /**
+   * keep completed non-INVITE server transactions over unreliable
+   * transports in the compact cache (completed-cache.ts) rather than as
+   * objects (default false; the server turns it on)
+   */
+  compactCompleted?: boolean;
   sendResponse: ResponseSender;
   sendRequest: RequestSender;
   user: TransactionUser;
@@ -198,6 +210,8 @@ export class TransactionLayer {
    */
   private readonly merges = new Table<ServerTx>();
   private readonly timers: TimerQueues;
+  /** completed non-INVITE server transactions waiting out Timer J, when compactCompleted */
+  private readonly completed: CompletedNonInviteCache | undefined;
   private readonly counters: TransactionStats = emptyStats();
   private readonly host: TransactionHost;
   private readonly user: TransactionUser;
@@ -226,6 +240,7 @@ export class TransactionLayer {
     this.maxTransactions = opts.maxTransactions ?? DEFAULT_MAX_TRANSACTIONS;
     this.retryAfter = opts.retryAfter ?? 5;
     this.detectMerged = opts.detectMergedRequests ?? true;
+    this.completed = opts.compactCompleted ? new CompletedNonInviteCache(opts.clock, this.unreliableValues.J) : undefined;
     const reliable = this.reliableValues;
     const unreliable = this.unreliableValues;
     this.host = {
@@ -237,12 +252,13 @@ export class TransactionLayer {
       logger: opts.logger,
       values: (r) => (r ? reliable : unreliable),
       remove: (tx) => this.remove(tx),
+      retire: (tx, bytes, status) => this.retire(tx as ServerTx, bytes, status),
     };
   }
 
-  /** Live transactions, client and server. */
+  /** Live transactions, client and server (those waiting in the compact cache included). */
   get size(): number {
-    return this.liveServers + this.liveClients;
+    return this.liveServers + this.liveClients + (this.completed?.size ?? 0);
   }
 
   /** Counters since start, plus the live figures. */
@@ -250,7 +266,7 @@ export class TransactionLayer {
     return {
       ...this.counters,
       live: this.size,
-      liveServer: this.liveServers,
+      liveServer: this.liveServers + (this.completed?.size ?? 0),
       liveClient: this.liveClients,
       timers: this.timers.live,
     };
@@ -293,6 +309,13 @@ export class TransactionLayer {
       tx.receiveRequest(req);
       return;
     }
+    if (cookie && this.completed !== undefined && !isAck) {
+      const hit = this.completed.find(branch, method, via.host, via.port);
+      if (hit !== undefined) {
+        this.resendCompleted(req, flow, branch, hit);
+        return;
+      }
+    }
     if (isAck) {
       this.counters.strayAcks++;
       this.user.onAck?.(req, flow, undefined);
@@ -303,7 +326,7 @@ export class TransactionLayer {
       return;
     }
 
-    if (this.liveServers + this.liveClients >= this.maxTransactions) {
+    if (this.size >= this.maxTransactions) {
       this.rejectOverCap(req, flow);
       return;
     }
@@ -354,6 +377,41 @@ export class TransactionLayer {
       if (created.kind === 'ist') created.armTryingTimer();
       else created.armAbandonTimer();
     }
+  }
+
+  /**
+   * §17.2.2: a retransmission of a request whose transaction waits in
+   * Completed in the compact cache gets the final response again. It is
+   * routed (§18.2.2) by its own top Via, the same Via as the original's,
+   * stamped for where this copy came from.
+   */
+  private resendCompleted(req: SipRequest, flow: Flow, branch: string, hit: CompletedHit): void {
+    this.counters.retransmissionsAbsorbed++;
+    this.counters.responsesRetransmitted++;
+    const routing = new SipResponse(hit.status, '');
+    routing.shareViasOf(req);
+    if (!this.sendResponseFn(routing, hit.bytes, flow, undefined)) {
+      // §17.2.4: a transport error ends the transaction (its TU heard of it already: it has none left)
+      this.counters.transportErrors++;
+      this.completed!.forget(branch);
+    }
+  }
+
+  /**
+   * Takes a non-INVITE server transaction entering Completed over an
+   * unreliable transport into the compact cache. Not taken: RFC 2543 keys,
+   * transactions filed for the §8.2.2.2 merge check (that index needs them
+   * as objects), and a second one with the branch of an entry held.
+   */
+  private retire(tx: ServerTx, bytes: Buffer, status: number): boolean {
+    const c = this.completed;
+    if (c === undefined || tx.kind !== 'nist' || tx.key.charCodeAt(0) === RFC2543_MARK || tx.mergeCallId !== undefined) return false;
+    // another transaction with this branch waits there already (one entry per key): stay an object
+    if (c.holds(tx.key)) return false;
+    if (!unchain(this.servers, tx.key, tx)) return false;
+    this.liveServers--;
+    c.add(tx.key, tx.method, tx.viaHost, tx.viaPort, status, bytes);
+    return true;
   }
 
   /**
@@ -531,6 +589,7 @@ export class TransactionLayer {
     this.servers2543.clear();
     this.clients.clear();
     this.merges.clear();
+    this.completed?.clear();
     this.liveServers = 0;
     this.liveClients = 0;
   }

@@ -212,6 +212,12 @@ export interface TransactionHost {
   values(reliable: boolean): TimerValues;
   /** removes a terminated transaction from the table */
   remove(tx: Transaction): void;
+  /**
+   * Takes over a non-INVITE server transaction entering Completed over an
+   * unreliable transport (completed-cache.ts): true when the layer now
+   * answers its retransmissions until Timer J, and the object is done.
+   */
+  retire(tx: ServerTransactionBase, response: Buffer, status: number): boolean;
 }
 
 // ---------------------------------------------------------------- bases
@@ -355,6 +361,18 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
    * after the final response) and `lastResponse` keeps status, reason and
    * top Via only.
    */
+  /** Hands the wait in Completed over to the layer (host.retire); true when it took it. */
+  protected retire(): boolean {
+    const bytes = this.lastBytes;
+    const status = this.last?.status;
+    if (bytes === undefined || status === undefined || !this.host.retire(this, bytes, status)) return false;
+    this.cancelTimers();
+    this.req = undefined;
+    this.last = undefined;
+    this.lastBytes = undefined;
+    return true;
+  }
+
   protected shedForWait(): void {
     this.req = undefined;
     const res = this.last;
