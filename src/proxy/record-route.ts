@@ -22,7 +22,7 @@
  * would ever be found.
  */
 import os from 'node:os';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { SipRequest } from '../sip/message.js';
 import { escapeUriComponent, unescapeUri, type SipUri } from '../sip/uri.js';
 import type { Via } from '../sip/header-values.js';
@@ -93,10 +93,11 @@ const TOKEN_USER = 'sb';
 
 /** Flow tokens in Record-Route user parts (see the file note). */
 export class FlowTokens {
-  private readonly key: Buffer;
+  /** a KeyObject, prepared once (a Buffer key is prepared again by every createHmac) */
+  private readonly key: KeyObject;
 
   constructor(secret: Buffer = randomBytes(32)) {
-    this.key = createHmac('sha256', secret).update('switchboard flow token').digest();
+    this.key = createSecretKey(createHmac('sha256', secret).update('switchboard flow token').digest());
   }
 
   private mac(flowId: string): string {
