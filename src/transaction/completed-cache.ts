@@ -91,7 +91,7 @@ export class CompletedNonInviteCache {
     const hostLen = Buffer.byteLength(viaHost, 'latin1');
     const [slab, no, at] = this.reserve(hostLen + response.length);
     slab.write(viaHost, at, hostLen, 'latin1');
-    response.copy(slab, at + hostLen);
+    slab.set(response, at + hostLen);
     this.keys[slot] = key;
     this.methods[slot] = method;
     this.due[slot] = this.clock.now() + this.ttl;
