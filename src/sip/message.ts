@@ -416,14 +416,18 @@ export abstract class SipMessage {
 }
 
 export class SipRequest extends SipMessage {
-  readonly isRequest = true as const;
-  private parsedUri: Uri | null | typeof NOT_PARSED = NOT_PARSED;
+  // declared and assigned in the constructor, not class fields (see SipMessage)
+  declare readonly isRequest: true;
+  private declare parsedUri: Uri | null | typeof NOT_PARSED;
+  private declare _method: string;
+  private declare _uri: string;
 
-  constructor(
-    private _method: string,
-    private _uri: string,
-  ) {
+  constructor(method: string, uri: string) {
     super();
+    this.isRequest = true;
+    this.parsedUri = NOT_PARSED;
+    this._method = method;
+    this._uri = uri;
   }
 
   get method(): string {
@@ -452,13 +456,15 @@ export class SipRequest extends SipMessage {
 }
 
 export class SipResponse extends SipMessage {
-  readonly isRequest = false as const;
+  declare readonly isRequest: false;
+  declare readonly status: number;
+  declare readonly reason: string;
 
-  constructor(
-    public readonly status: number,
-    public readonly reason: string,
-  ) {
+  constructor(status: number, reason: string) {
     super();
+    this.isRequest = false;
+    this.status = status;
+    this.reason = reason;
   }
 
   startLine(): string {
