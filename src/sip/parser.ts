@@ -9,7 +9,7 @@
  * still answer a request with 400 (§8.2, §21.4.1).
  */
 import { SbError } from '../util/errors.js';
-import { commonHeaderName, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
+import { commonHeaderName, commonHeaderNameAt, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
 
 export interface ParseLimits {
@@ -146,16 +146,22 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     const end = e + 1;
     if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
     if (headers.length >= maxHeaders) return fail('SB_ERR_PARSE_TOO_MANY_HEADERS', `more than ${maxHeaders}`, withHeaders(msg, headers));
-    const colon = head.indexOf(':', start);
-    if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
-    // §7.3.1: the name may be followed by whitespace before the colon
-    let ne = colon;
-    while (ne > start && (buf[ne - 1] === 0x20 || buf[ne - 1] === 0x09)) ne--;
-    let name = commonHeaderName(buf, start, ne);
-    if (name === undefined) {
-      const rawName = head.slice(start, ne);
-      if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
-      name = normalizeHeaderName(rawName);
+    // nearly always a common name right before the colon: no search for the colon then
+    let name = commonHeaderNameAt(buf, start);
+    let colon: number;
+    if (name !== undefined) colon = start + name.length;
+    else {
+      colon = head.indexOf(':', start);
+      if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
+      // §7.3.1: the name may be followed by whitespace before the colon
+      let ne = colon;
+      while (ne > start && (buf[ne - 1] === 0x20 || buf[ne - 1] === 0x09)) ne--;
+      name = commonHeaderName(buf, start, ne);
+      if (name === undefined) {
+        const rawName = head.slice(start, ne);
+        if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
+        name = normalizeHeaderName(rawName);
+      }
     }
     if (name === 'content-length') clLines++;
     // the value without the LWS around it, sliced once

@@ -270,6 +270,35 @@ describe('header names (§7.3.1, §7.3.3)', () => {
     expect(withHeader(`${written}: v`).headers.at(-1)!.name).toBe(long);
   });
 
+  it.each([
+    ['Allow-Events: talk', 'allow-events', 'talk'],
+    ['Allow: INVITE', 'allow', 'INVITE'],
+    ['Tox: 1', 'tox', '1'],
+    ['To-X: 1', 'to-x', '1'],
+    ['Via-: 1', 'via-', '1'],
+    ['Contact-X: <sip:a@b>', 'contact-x', '<sip:a@b>'],
+    ['Call-IDs: x', 'call-ids', 'x'],
+    ['Content-Type: a/b', 'content-type', 'a/b'],
+    ['Content-Length:0', 'content-length', '0'],
+    ['TO:<sip:x@y>', 'to', '<sip:x@y>'],
+    ['Via :SIP/2.0/UDP h', 'via', 'SIP/2.0/UDP h'],
+    ['Via\t: SIP/2.0/UDP h', 'via', 'SIP/2.0/UDP h'],
+    ['From:: x', 'from', ': x'],
+  ])('a common name right before the colon or not: %s', (line, name, value) => {
+    const m = withHeader(line);
+    const h = m.headers.at(-1)!;
+    expect([h.name, h.value]).toEqual([name, value]);
+    expect(m.raw!.toString('latin1', h.valueStart!, h.valueStart! + h.value.length)).toBe(value);
+  });
+
+  it('a line holding a common name but no colon is rejected', () => {
+    for (const line of ['Via SIP/2.0/UDP h', 'To', 'Contact <sip:a@b>', 'CSeq 1 OPTIONS']) {
+      const f = failure(parseMessage(request([line])));
+      expect(f.code).toBe('SB_ERR_PARSE_HEADER');
+      expect(f.message!.headers).toHaveLength(BASE_REQUEST.length);
+    }
+  });
+
   it('§7.3.1: allows whitespace between the name and the colon, and trims the value', () => {
     const m = withHeader('Subject \t:   hello there  \t');
     expect(m.get('subject')).toBe('hello there');
