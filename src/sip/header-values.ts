@@ -77,6 +77,11 @@ export class ParamList implements Params {
   }
 
   set(name: string, value: string | null): this {
+    // the first param: an array of exactly two, not an empty one grown by push
+    if (this.kv.length === 0) {
+      this.kv = [name, value];
+      return this;
+    }
     const i = this.find(name);
     if (i !== -1) this.kv[i + 1] = value;
     else {

@@ -130,6 +130,21 @@ describe('ParamList', () => {
     expect([...p]).toEqual([]);
   });
 
+  it('the first param set into an empty list, new or emptied by delete or clear, is kept like any other', () => {
+    const p = new ParamList();
+    p.set('a', '1').set('a', '2').set('b', null);
+    expect([...p]).toEqual([['a', '2'], ['b', null]]);
+    p.delete('a');
+    p.delete('b');
+    p.set('c', '3').set('d', '4');
+    expect([...p]).toEqual([['c', '3'], ['d', '4']]);
+    p.clear();
+    p.set('e', null);
+    expect([...p]).toEqual([['e', null]]);
+    expect(p.size).toBe(1);
+    expect(p.has('c')).toBe(false);
+  });
+
   it('copies to and from a Map, and formats like one', () => {
     const p = new ParamList([
       ['tag', 'a1'],
