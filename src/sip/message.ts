@@ -153,7 +153,7 @@ export abstract class SipMessage {
    * its bytes are there (a parsed value is trimmed already).
    */
   private parseAll<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T[] | null {
-    const out: T[] = [];
+    let out: T[] = [];
     const hs = this.headers;
     const raw = this.raw;
     for (let i = 0; i < hs.length; i++) {
@@ -179,7 +179,9 @@ export abstract class SipMessage {
         p = parseString(t);
       }
       if (p === null) return null;
-      out.push(p);
+      // the usual single value: an array of one, not an empty one grown by push
+      if (out.length === 0) out = [p];
+      else out.push(p);
     }
     return out;
   }
