@@ -52,6 +52,21 @@ describe('parseParams', () => {
     ]);
   });
 
+  it('names ending in the same eight bytes as a common name but differing before them are their own', () => {
+    const r = parseParams(';-sip.instance=1;+sip-instance=2;+sip.instance=3;xransport=4;transport=5;tranSport=6;a-branch=7;xreceived=8;received=9', 0)!;
+    expect(entries(r.params)).toEqual([
+      ['-sip.instance', '1'],
+      ['+sip-instance', '2'],
+      ['+sip.instance', '3'],
+      ['xransport', '4'],
+      ['transport', '6'],
+      ['a-branch', '7'],
+      ['xreceived', '8'],
+      ['received', '9'],
+    ]);
+    expect(r.params.get('branch')).toBeUndefined();
+  });
+
   it('character classes: a token name (no colon, nothing above 0x7f); a token value may hold colons', () => {
     expect(entries(parseParams(';received=::1;X-Ab.C~=v:w:x', 0)!.params)).toEqual([
       ['received', '::1'],
