@@ -233,8 +233,14 @@ const SP_SIP20 = [0x20, 0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30]; // " SIP/2.0"
  * then decides on (this path accepts only lines it accepts, with the same result).
  */
 function plainRequestLine(buf: Buffer, head: string, start: number, end: number): SipRequest | null {
-  let sp1 = start;
-  while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  // one of METHODS followed by SP needs no token check
+  let method = knownMethod(buf, start);
+  let sp1: number;
+  if (method !== undefined) sp1 = start + method.length;
+  else {
+    sp1 = start;
+    while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  }
   if (sp1 === start || sp1 >= end || buf[sp1] !== 0x20) return null;
   const sp2 = end - 8;
   if (sp2 <= sp1 + 1) return null;
@@ -243,19 +249,20 @@ function plainRequestLine(buf: Buffer, head: string, start: number, end: number)
     const c = buf[k]!;
     if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return null;
   }
-  return new SipRequest(methodName(buf, head, start, sp1), head.slice(sp1 + 1, sp2));
+  method ??= head.slice(start, sp1);
+  return new SipRequest(method, head.slice(sp1 + 1, sp2));
 }
 
-/** The method token buf[start, end): one of METHODS' strings when it is one, else a slice of head. */
-function methodName(buf: Buffer, head: string, start: number, end: number): string {
-  const len = end - start;
+/** The METHODS string spelled at buf[start] and followed by SP, else undefined. */
+function knownMethod(buf: Buffer, start: number): string | undefined {
   next: for (let j = 0; j < METHODS.length; j++) {
     const m = METHODS[j]!;
-    if (m.length !== len) continue;
+    const len = m.length;
+    if (buf[start + len] !== 0x20) continue;
     for (let k = 0; k < len; k++) if (buf[start + k] !== m.charCodeAt(k)) continue next;
     return m;
   }
-  return head.slice(start, end);
+  return undefined;
 }
 
 type StartLine =

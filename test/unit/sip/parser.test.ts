@@ -100,6 +100,8 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
   it.each<[string, string, string]>([
     ['lowercase method (not one of the interned names)', 'register sip:x@example.com SIP/2.0', 'sip:x@example.com'],
     ['method that is a prefix of a known one', 'REG sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['method that a known one is a prefix of', 'REGISTERS sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['extension method', 'FOO.BAR sip:x@example.com SIP/2.0', 'sip:x@example.com'],
     ['control byte in the Request-URI (not whitespace for §25.1)', 'OPTIONS sip:x\x01y@example.com SIP/2.0', 'sip:x\x01y@example.com'],
     ['byte above 0x7f in the Request-URI', 'OPTIONS sip:\xe9t\xe9@example.com SIP/2.0', 'sip:\xe9t\xe9@example.com'],
     ['DEL in the Request-URI', 'OPTIONS sip:x\x7fy@example.com SIP/2.0', 'sip:x\x7fy@example.com'],
@@ -109,6 +111,14 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
     expect(m.method).toBe(line.slice(0, line.indexOf(' ')));
     expect(m.uri).toBe(uri);
     expect(m.headers).toHaveLength(BASE_REQUEST.length);
+  });
+
+  it('a known method is returned as the shared string, and only when followed by SP', () => {
+    for (const method of ['REGISTER', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER', 'PUBLISH']) {
+      expect(req(request([], '', `${method} sip:x@example.com SIP/2.0`)).method).toBe(method);
+    }
+    expect(failure(parseMessage(request([], '', 'ACK\tsip:x@example.com SIP/2.0'))).code).toBe('SB_ERR_PARSE_START_LINE');
+    expect(failure(parseMessage(request([], '', 'INVITE  sip:x@example.com SIP/2.0'))).code).toBe(failure(parseMessage(request([], '', 'FOO  sip:x@example.com SIP/2.0'))).code);
   });
 
   it('NBSP (byte 0xa0) in the Request-URI is refused as whitespace, as before the fast path', () => {
