@@ -11,6 +11,7 @@
 import { SbError } from '../util/errors.js';
 import { commonHeaderName, commonHeaderNameAt, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
+import { parseUint } from './header-values.js';
 
 export interface ParseLimits {
   /** largest message accepted, in bytes (default 64 KiB) */
@@ -120,6 +121,8 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // the bytes (the same offsets), which is cheaper than charCodeAt
   const headers: HeaderField[] = [];
   let clLines = 0;
+  // index of the first Content-Length line in headers
+  let clAt = -1;
   let i = startLineEnd;
   let n = headLen;
   while (i < n) {
@@ -163,7 +166,7 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
         name = normalizeHeaderName(rawName);
       }
     }
-    if (name === 'content-length') clLines++;
+    if (name === 'content-length' && clLines++ === 0) clAt = headers.length;
     // the value without the LWS around it, sliced once
     let vs = colon + 1;
     let ve = end;
@@ -199,8 +202,9 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     if (stream) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'missing on a stream transport', msg);
     msg.body = available > 0 ? buf.subarray(bodyStart) : msg.body;
   } else {
-    const cl = msg.contentLength();
-    if (cl === null || cl === undefined) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'not a number', msg);
+    // what msg.contentLength() returns, without its search for the line
+    const cl = parseUint(headers[clAt]!.value);
+    if (cl === null) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'not a number', msg);
     if (clLines > 1) {
       const values = new Set(headers.filter((h) => h.name === 'content-length').map((h) => h.value));
       if (values.size > 1) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'conflicting values', msg);

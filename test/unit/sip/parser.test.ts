@@ -858,6 +858,14 @@ describe('body', () => {
     expect(failure(parseMessage(request(['Content-Length: 2', 'l: 3'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
   });
 
+  it('the body length is the first Content-Length line, wherever it is, as contentLength() reads it', () => {
+    const m = req(request(['Subject: x', 'l:  3 ', 'Expires: 5', 'Content-Length: 3'], 'abcdef'));
+    expect(m.body.toString()).toBe('abc');
+    expect(m.contentLength()).toBe(3);
+    expect(failure(parseMessage(request(['Content-Length: 3x'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
+    expect(failure(parseMessage(request(['Content-Length: 5'], 'abc'))).code).toBe('SB_ERR_PARSE_BODY_TRUNCATED');
+  });
+
   // A datagram ending in CRLF CRLF lets the parser leave out the search for the end
   // of the header section; a body that itself ends in an empty line must not fool it.
   it.each([
