@@ -85,12 +85,42 @@ export function normalizeHeaderName(raw: string): string {
  * path, indexed by length and first letter: COMMON[length * 32 + (letter & 0x1f)].
  */
 const COMMON: Array<string[] | undefined> = [];
+/** The same names by first letter only: COMMON_BY_LETTER[letter & 0x1f]. */
+const COMMON_BY_LETTER: Array<string[] | undefined> = [];
 for (const n of [
   'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'max-forwards', 'content-length', 'content-type', 'route', 'record-route',
   'path', 'expires', 'min-expires', 'supported', 'require', 'proxy-require', 'allow', 'allow-events', 'event', 'accept',
   'user-agent', 'server', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'session-expires',
   'subscription-state', 'timestamp', 'date', 'subject', 'p-asserted-identity', 'privacy', 'reason',
-]) (COMMON[n.length * 32 + (n.charCodeAt(0) & 0x1f)] ??= []).push(n);
+]) {
+  (COMMON[n.length * 32 + (n.charCodeAt(0) & 0x1f)] ??= []).push(n);
+  (COMMON_BY_LETTER[n.charCodeAt(0) & 0x1f] ??= []).push(n);
+}
+
+/**
+ * The lowercase long name when the line at b[start] begins with one of the
+ * common header names (any letter case) followed at once by ':', else
+ * undefined. The colon is then at start + name.length: the parser needs no
+ * search for it on nearly every line (a name followed by whitespace before
+ * the colon, §7.3.1, is left to the general path).
+ */
+export function commonHeaderNameAt(b: Uint8Array, start: number): string | undefined {
+  const first = b[start]! | 0x20;
+  if (first < 0x61 || first > 0x7a) return undefined;
+  const candidates = COMMON_BY_LETTER[first & 0x1f];
+  if (candidates === undefined) return undefined;
+  next: for (let j = 0; j < candidates.length; j++) {
+    const c = candidates[j]!;
+    if (b[start + c.length] !== 0x3a) continue;
+    for (let k = 1; k < c.length; k++) {
+      const got = b[start + k]!;
+      const want = c.charCodeAt(k);
+      if (got !== want && ((got | 0x20) !== want || want < 0x61 || want > 0x7a)) continue next;
+    }
+    return c;
+  }
+  return undefined;
+}
 
 /**
  * The lowercase long name when the bytes b[start, end) are one of the common

@@ -77,6 +77,11 @@ export class ParamList implements Params {
   }
 
   set(name: string, value: string | null): this {
+    // the first param: an array of exactly two, not an empty one grown by push
+    if (this.kv.length === 0) {
+      this.kv = [name, value];
+      return this;
+    }
     const i = this.find(name);
     if (i !== -1) this.kv[i + 1] = value;
     else {
@@ -229,22 +234,38 @@ export function parseParams(s: string, i: number, stopAtComma = false): { params
 }
 
 /**
- * Names of the params on nearly every Via, From, To and Contact, by length:
- * scanParams returns these strings for them instead of a new slice each, and
- * lookups by the same (interned) names compare equal at once.
+ * Names of the params on nearly every Via, From, To and Contact: scanParams
+ * returns these strings for them instead of a new slice each, and lookups by
+ * the same (interned) names compare equal at once. Each is found by its
+ * length and its last eight bytes, packed exactly into two int32 (as
+ * scanParams packs the bytes it reads); only bytes before those are compared.
  */
-const COMMON_PARAMS: Array<string[] | undefined> = [];
-for (const p of ['branch', 'rport', 'received', 'maddr', 'ttl', 'tag', 'expires', 'q', 'reg-id', '+sip.instance', 'transport', 'lr', 'ob', 'user', 'method'])
-  (COMMON_PARAMS[p.length] ??= []).push(p);
+interface CommonParam {
+  name: string;
+  /** the last four bytes, the four before them */
+  lo: number;
+  hi: number;
+}
+const COMMON_PARAMS: Array<CommonParam[] | undefined> = [];
+for (const name of ['branch', 'rport', 'received', 'maddr', 'ttl', 'tag', 'expires', 'q', 'reg-id', '+sip.instance', 'transport', 'lr', 'ob', 'user', 'method']) {
+  let lo = 0;
+  let hi = 0;
+  for (let k = 0; k < name.length; k++) {
+    hi = (hi << 8) | (lo >>> 24);
+    lo = (lo << 8) | name.charCodeAt(k);
+  }
+  (COMMON_PARAMS[name.length] ??= []).push({ name, lo, hi });
+}
 
-/** The COMMON_PARAMS string spelled by the lowercase bytes b[at, at + len), else undefined. */
-function commonParamName(b: Uint8Array, at: number, len: number): string | undefined {
+/** The COMMON_PARAMS name spelled by the lowercase bytes b[at, at + len), whose last eight are packed in lo and hi; else undefined. */
+function commonParamName(b: Uint8Array, at: number, len: number, lo: number, hi: number): string | undefined {
   const candidates = COMMON_PARAMS[len];
   if (candidates === undefined) return undefined;
   next: for (let j = 0; j < candidates.length; j++) {
     const p = candidates[j]!;
-    for (let k = 0; k < len; k++) if (b[at + k] !== p.charCodeAt(k)) continue next;
-    return p;
+    if (p.lo !== lo || p.hi !== hi) continue;
+    for (let k = 0; k < len - 8; k++) if (b[at + k] !== p.name.charCodeAt(k)) continue next;
+    return p.name;
   }
   return undefined;
 }
@@ -277,14 +298,20 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
     if (i < n && isWs(b[at + i]!)) i = skipWsIn(b, at, i, n);
     const nameStart = i;
     let upper = false;
+    // the name's last eight bytes, packed for commonParamName
+    let lo = 0;
+    let hi = 0;
     while (i < n) {
-      const k = PARAM_CHAR[b[at + i]!]!;
+      const c = b[at + i]!;
+      const k = PARAM_CHAR[c]!;
       if ((k & NAME_CHAR) === 0) break;
       if (k === UPPER_CHAR) upper = true;
+      hi = (hi << 8) | (lo >>> 24);
+      lo = (lo << 8) | c;
       i++;
     }
     if (i === nameStart) return null;
-    let name = upper ? undefined : commonParamName(b, at + nameStart, i - nameStart);
+    let name = upper ? undefined : commonParamName(b, at + nameStart, i - nameStart, lo, hi);
     if (name === undefined) {
       const raw = s.slice(nameStart, i);
       name = upper ? raw.toLowerCase() : raw;

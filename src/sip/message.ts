@@ -153,7 +153,7 @@ export abstract class SipMessage {
    * its bytes are there (a parsed value is trimmed already).
    */
   private parseAll<T>(n: string, parse: (v: string, b: Uint8Array, at: number) => T | null, parseString: (v: string) => T | null): T[] | null {
-    const out: T[] = [];
+    let out: T[] = [];
     const hs = this.headers;
     const raw = this.raw;
     for (let i = 0; i < hs.length; i++) {
@@ -179,7 +179,9 @@ export abstract class SipMessage {
         p = parseString(t);
       }
       if (p === null) return null;
-      out.push(p);
+      // the usual single value: an array of one, not an empty one grown by push
+      if (out.length === 0) out = [p];
+      else out.push(p);
     }
     return out;
   }
@@ -416,14 +418,18 @@ export abstract class SipMessage {
 }
 
 export class SipRequest extends SipMessage {
-  readonly isRequest = true as const;
-  private parsedUri: Uri | null | typeof NOT_PARSED = NOT_PARSED;
+  // declared and assigned in the constructor, not class fields (see SipMessage)
+  declare readonly isRequest: true;
+  private declare parsedUri: Uri | null | typeof NOT_PARSED;
+  private declare _method: string;
+  private declare _uri: string;
 
-  constructor(
-    private _method: string,
-    private _uri: string,
-  ) {
+  constructor(method: string, uri: string) {
     super();
+    this.isRequest = true;
+    this.parsedUri = NOT_PARSED;
+    this._method = method;
+    this._uri = uri;
   }
 
   get method(): string {
@@ -452,13 +458,15 @@ export class SipRequest extends SipMessage {
 }
 
 export class SipResponse extends SipMessage {
-  readonly isRequest = false as const;
+  declare readonly isRequest: false;
+  declare readonly status: number;
+  declare readonly reason: string;
 
-  constructor(
-    public readonly status: number,
-    public readonly reason: string,
-  ) {
+  constructor(status: number, reason: string) {
     super();
+    this.isRequest = false;
+    this.status = status;
+    this.reason = reason;
   }
 
   startLine(): string {

@@ -9,8 +9,9 @@
  * still answer a request with 400 (§8.2, §21.4.1).
  */
 import { SbError } from '../util/errors.js';
-import { commonHeaderName, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
+import { commonHeaderName, commonHeaderNameAt, normalizeHeaderName, isToken, isTokenChar } from './header-names.js';
 import { SipRequest, SipResponse, type AnyMessage, type HeaderField } from './message.js';
+import { parseUint } from './header-values.js';
 
 export interface ParseLimits {
   /** largest message accepted, in bytes (default 64 KiB) */
@@ -120,6 +121,8 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
   // the bytes (the same offsets), which is cheaper than charCodeAt
   const headers: HeaderField[] = [];
   let clLines = 0;
+  // index of the first Content-Length line in headers
+  let clAt = -1;
   let i = startLineEnd;
   let n = headLen;
   while (i < n) {
@@ -146,18 +149,24 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     const end = e + 1;
     if (end - start > maxLine) return fail('SB_ERR_PARSE_LINE_TOO_LONG', `${end - start} bytes`, headers.length ? withHeaders(msg, headers) : undefined);
     if (headers.length >= maxHeaders) return fail('SB_ERR_PARSE_TOO_MANY_HEADERS', `more than ${maxHeaders}`, withHeaders(msg, headers));
-    const colon = head.indexOf(':', start);
-    if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
-    // §7.3.1: the name may be followed by whitespace before the colon
-    let ne = colon;
-    while (ne > start && (buf[ne - 1] === 0x20 || buf[ne - 1] === 0x09)) ne--;
-    let name = commonHeaderName(buf, start, ne);
-    if (name === undefined) {
-      const rawName = head.slice(start, ne);
-      if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
-      name = normalizeHeaderName(rawName);
+    // nearly always a common name right before the colon: no search for the colon then
+    let name = commonHeaderNameAt(buf, start);
+    let colon: number;
+    if (name !== undefined) colon = start + name.length;
+    else {
+      colon = head.indexOf(':', start);
+      if (colon === -1 || colon >= end) return fail('SB_ERR_PARSE_HEADER', `no colon in line ${headers.length + 2}`, withHeaders(msg, headers));
+      // §7.3.1: the name may be followed by whitespace before the colon
+      let ne = colon;
+      while (ne > start && (buf[ne - 1] === 0x20 || buf[ne - 1] === 0x09)) ne--;
+      name = commonHeaderName(buf, start, ne);
+      if (name === undefined) {
+        const rawName = head.slice(start, ne);
+        if (!isToken(rawName)) return fail('SB_ERR_PARSE_HEADER', `bad header name in line ${headers.length + 2}`, withHeaders(msg, headers));
+        name = normalizeHeaderName(rawName);
+      }
     }
-    if (name === 'content-length') clLines++;
+    if (name === 'content-length' && clLines++ === 0) clAt = headers.length;
     // the value without the LWS around it, sliced once
     let vs = colon + 1;
     let ve = end;
@@ -193,8 +202,9 @@ export function parseMessage(buf: Buffer, limits: Partial<ParseLimits> = {}, str
     if (stream) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'missing on a stream transport', msg);
     msg.body = available > 0 ? buf.subarray(bodyStart) : msg.body;
   } else {
-    const cl = msg.contentLength();
-    if (cl === null || cl === undefined) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'not a number', msg);
+    // what msg.contentLength() returns, without its search for the line
+    const cl = parseUint(headers[clAt]!.value);
+    if (cl === null) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'not a number', msg);
     if (clLines > 1) {
       const values = new Set(headers.filter((h) => h.name === 'content-length').map((h) => h.value));
       if (values.size > 1) return fail('SB_ERR_PARSE_CONTENT_LENGTH', 'conflicting values', msg);
@@ -227,8 +237,14 @@ const SP_SIP20 = [0x20, 0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30]; // " SIP/2.0"
  * then decides on (this path accepts only lines it accepts, with the same result).
  */
 function plainRequestLine(buf: Buffer, head: string, start: number, end: number): SipRequest | null {
-  let sp1 = start;
-  while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  // one of METHODS followed by SP needs no token check
+  let method = knownMethod(buf, start);
+  let sp1: number;
+  if (method !== undefined) sp1 = start + method.length;
+  else {
+    sp1 = start;
+    while (sp1 < end && isTokenChar(buf[sp1]!)) sp1++;
+  }
   if (sp1 === start || sp1 >= end || buf[sp1] !== 0x20) return null;
   const sp2 = end - 8;
   if (sp2 <= sp1 + 1) return null;
@@ -237,19 +253,20 @@ function plainRequestLine(buf: Buffer, head: string, start: number, end: number)
     const c = buf[k]!;
     if (c <= 0x20 || c >= 0x7f || c === 0x3c || c === 0x3e || c === 0x22) return null;
   }
-  return new SipRequest(methodName(buf, head, start, sp1), head.slice(sp1 + 1, sp2));
+  method ??= head.slice(start, sp1);
+  return new SipRequest(method, head.slice(sp1 + 1, sp2));
 }
 
-/** The method token buf[start, end): one of METHODS' strings when it is one, else a slice of head. */
-function methodName(buf: Buffer, head: string, start: number, end: number): string {
-  const len = end - start;
+/** The METHODS string spelled at buf[start] and followed by SP, else undefined. */
+function knownMethod(buf: Buffer, start: number): string | undefined {
   next: for (let j = 0; j < METHODS.length; j++) {
     const m = METHODS[j]!;
-    if (m.length !== len) continue;
+    const len = m.length;
+    if (buf[start + len] !== 0x20) continue;
     for (let k = 0; k < len; k++) if (buf[start + k] !== m.charCodeAt(k)) continue next;
     return m;
   }
-  return head.slice(start, end);
+  return undefined;
 }
 
 type StartLine =

@@ -52,6 +52,21 @@ describe('parseParams', () => {
     ]);
   });
 
+  it('names ending in the same eight bytes as a common name but differing before them are their own', () => {
+    const r = parseParams(';-sip.instance=1;+sip-instance=2;+sip.instance=3;xransport=4;transport=5;tranSport=6;a-branch=7;xreceived=8;received=9', 0)!;
+    expect(entries(r.params)).toEqual([
+      ['-sip.instance', '1'],
+      ['+sip-instance', '2'],
+      ['+sip.instance', '3'],
+      ['xransport', '4'],
+      ['transport', '6'],
+      ['a-branch', '7'],
+      ['xreceived', '8'],
+      ['received', '9'],
+    ]);
+    expect(r.params.get('branch')).toBeUndefined();
+  });
+
   it('character classes: a token name (no colon, nothing above 0x7f); a token value may hold colons', () => {
     expect(entries(parseParams(';received=::1;X-Ab.C~=v:w:x', 0)!.params)).toEqual([
       ['received', '::1'],
@@ -128,6 +143,21 @@ describe('ParamList', () => {
     p.clear();
     expect(p.size).toBe(0);
     expect([...p]).toEqual([]);
+  });
+
+  it('the first param set into an empty list, new or emptied by delete or clear, is kept like any other', () => {
+    const p = new ParamList();
+    p.set('a', '1').set('a', '2').set('b', null);
+    expect([...p]).toEqual([['a', '2'], ['b', null]]);
+    p.delete('a');
+    p.delete('b');
+    p.set('c', '3').set('d', '4');
+    expect([...p]).toEqual([['c', '3'], ['d', '4']]);
+    p.clear();
+    p.set('e', null);
+    expect([...p]).toEqual([['e', null]]);
+    expect(p.size).toBe(1);
+    expect(p.has('c')).toBe(false);
   });
 
   it('copies to and from a Map, and formats like one', () => {

@@ -100,6 +100,8 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
   it.each<[string, string, string]>([
     ['lowercase method (not one of the interned names)', 'register sip:x@example.com SIP/2.0', 'sip:x@example.com'],
     ['method that is a prefix of a known one', 'REG sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['method that a known one is a prefix of', 'REGISTERS sip:x@example.com SIP/2.0', 'sip:x@example.com'],
+    ['extension method', 'FOO.BAR sip:x@example.com SIP/2.0', 'sip:x@example.com'],
     ['control byte in the Request-URI (not whitespace for §25.1)', 'OPTIONS sip:x\x01y@example.com SIP/2.0', 'sip:x\x01y@example.com'],
     ['byte above 0x7f in the Request-URI', 'OPTIONS sip:\xe9t\xe9@example.com SIP/2.0', 'sip:\xe9t\xe9@example.com'],
     ['DEL in the Request-URI', 'OPTIONS sip:x\x7fy@example.com SIP/2.0', 'sip:x\x7fy@example.com'],
@@ -109,6 +111,14 @@ describe('parseMessage: requests and responses from a datagram (§7.1, §7.2)', 
     expect(m.method).toBe(line.slice(0, line.indexOf(' ')));
     expect(m.uri).toBe(uri);
     expect(m.headers).toHaveLength(BASE_REQUEST.length);
+  });
+
+  it('a known method is returned as the shared string, and only when followed by SP', () => {
+    for (const method of ['REGISTER', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER', 'PUBLISH']) {
+      expect(req(request([], '', `${method} sip:x@example.com SIP/2.0`)).method).toBe(method);
+    }
+    expect(failure(parseMessage(request([], '', 'ACK\tsip:x@example.com SIP/2.0'))).code).toBe('SB_ERR_PARSE_START_LINE');
+    expect(failure(parseMessage(request([], '', 'INVITE  sip:x@example.com SIP/2.0'))).code).toBe(failure(parseMessage(request([], '', 'FOO  sip:x@example.com SIP/2.0'))).code);
   });
 
   it('NBSP (byte 0xa0) in the Request-URI is refused as whitespace, as before the fast path', () => {
@@ -268,6 +278,35 @@ describe('header names (§7.3.1, §7.3.3)', () => {
     ['X-Via', 'x-via'], ['Content-Lengths', 'content-lengths'],
   ])('a parsed header line named %s is stored as %s', (written, long) => {
     expect(withHeader(`${written}: v`).headers.at(-1)!.name).toBe(long);
+  });
+
+  it.each([
+    ['Allow-Events: talk', 'allow-events', 'talk'],
+    ['Allow: INVITE', 'allow', 'INVITE'],
+    ['Tox: 1', 'tox', '1'],
+    ['To-X: 1', 'to-x', '1'],
+    ['Via-: 1', 'via-', '1'],
+    ['Contact-X: <sip:a@b>', 'contact-x', '<sip:a@b>'],
+    ['Call-IDs: x', 'call-ids', 'x'],
+    ['Content-Type: a/b', 'content-type', 'a/b'],
+    ['Content-Length:0', 'content-length', '0'],
+    ['TO:<sip:x@y>', 'to', '<sip:x@y>'],
+    ['Via :SIP/2.0/UDP h', 'via', 'SIP/2.0/UDP h'],
+    ['Via\t: SIP/2.0/UDP h', 'via', 'SIP/2.0/UDP h'],
+    ['From:: x', 'from', ': x'],
+  ])('a common name right before the colon or not: %s', (line, name, value) => {
+    const m = withHeader(line);
+    const h = m.headers.at(-1)!;
+    expect([h.name, h.value]).toEqual([name, value]);
+    expect(m.raw!.toString('latin1', h.valueStart!, h.valueStart! + h.value.length)).toBe(value);
+  });
+
+  it('a line holding a common name but no colon is rejected', () => {
+    for (const line of ['Via SIP/2.0/UDP h', 'To', 'Contact <sip:a@b>', 'CSeq 1 OPTIONS']) {
+      const f = failure(parseMessage(request([line])));
+      expect(f.code).toBe('SB_ERR_PARSE_HEADER');
+      expect(f.message!.headers).toHaveLength(BASE_REQUEST.length);
+    }
   });
 
   it('§7.3.1: allows whitespace between the name and the colon, and trims the value', () => {
@@ -817,6 +856,14 @@ describe('body', () => {
   it('two Content-Length lines: equal values are accepted, different ones rejected', () => {
     expect(req(request(['Content-Length: 2', 'l: 2'], 'ab')).body.toString()).toBe('ab');
     expect(failure(parseMessage(request(['Content-Length: 2', 'l: 3'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
+  });
+
+  it('the body length is the first Content-Length line, wherever it is, as contentLength() reads it', () => {
+    const m = req(request(['Subject: x', 'l:  3 ', 'Expires: 5', 'Content-Length: 3'], 'abcdef'));
+    expect(m.body.toString()).toBe('abc');
+    expect(m.contentLength()).toBe(3);
+    expect(failure(parseMessage(request(['Content-Length: 3x'], 'abc'))).code).toBe('SB_ERR_PARSE_CONTENT_LENGTH');
+    expect(failure(parseMessage(request(['Content-Length: 5'], 'abc'))).code).toBe('SB_ERR_PARSE_BODY_TRUNCATED');
   });
 
   // A datagram ending in CRLF CRLF lets the parser leave out the search for the end
