@@ -88,6 +88,19 @@ describe('CompletedNonInviteCache', () => {
     expect(c.slabBytes).toBe(0);
   });
 
+  it('released slabs are reused before new ones are allocated (fresh memory faults in every page)', () => {
+    const { clock, c } = cache();
+    const res = Buffer.alloc(100_000, 0x61);
+    for (let i = 0; i < 40; i++) c.add(`a${i}`, 'REGISTER', 'h', 1, 200, res); // 4 slabs
+    expect(c.slabBytes).toBe(4 << 20);
+    clock.advance(J + 50);
+    expect(c.slabBytes).toBe(0);
+    expect(c.spareSlabs).toBe(4);
+    for (let i = 0; i < 25; i++) c.add(`b${i}`, 'REGISTER', 'h', 1, 200, res);
+    expect(c.spareSlabs).toBe(1);
+    expect(c.find('b24', 'REGISTER', 'h', 1)!.bytes.equals(res)).toBe(true);
+  });
+
   it('a response larger than a slab gets a slab of its own', () => {
     const { c } = cache();
     const big = Buffer.alloc(3 << 20, 0x61);
