@@ -161,25 +161,20 @@ export class NonceCounter {
 
   private makeRoom(now: number): void {
     // Tracked nonces share one ttl and are inserted about in expiry order, so the
-    // expired ones gather at the front: drop those, looking at a bounded prefix of
-    // unexpired entries so an insert never costs a full scan.
-    let victimKey: string | undefined;
-    let victim: NcEntry | undefined;
-    let scanned = 0;
+    // expired ones gather at the front: drop those (a bounded number per insert).
+    let dropped = 0;
     for (const [k, e] of this.entries) {
-      if (e.expiresAt <= now) {
-        this.entries.delete(k);
-        continue;
-      }
-      if (!victim || e.expiresAt < victim.expiresAt) {
-        victimKey = k;
-        victim = e;
-      }
-      if (++scanned >= 64) break;
+      if (e.expiresAt > now || dropped === 64) break;
+      this.entries.delete(k);
+      dropped++;
     }
-    if (this.entries.size < this.maxEntries || victimKey === undefined || !victim) return;
-    // Still full: evict the unexpired entry closest to expiry and remember its horizon.
-    this.entries.delete(victimKey);
-    this.evictedHorizon = Math.max(this.evictedHorizon, victim.expiresAt);
+    if (this.entries.size < this.maxEntries) return;
+    // Still full: evict the front entry, the oldest (in a full table under load this
+    // runs on every insert, so it looks at one entry, not a scan), and remember its horizon.
+    for (const [k, e] of this.entries) {
+      this.entries.delete(k);
+      this.evictedHorizon = Math.max(this.evictedHorizon, e.expiresAt);
+      return;
+    }
   }
 }

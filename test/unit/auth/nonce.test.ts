@@ -113,4 +113,17 @@ describe('NonceCounter', () => {
     // A newer nonce is still fine.
     expect(c.use('d', 1, t + 4_000)).toBe('ok');
   });
+
+  it('when full, evicts the front (oldest inserted) entry without a scan; out-of-order expiries stay safe', () => {
+    const clock = new ManualClock();
+    const c = new NonceCounter({ clock, maxEntries: 2 });
+    const t = clock.now();
+    c.use('a', 1, t + 5_000);
+    c.use('b', 1, t + 1_000);
+    expect(c.use('c', 1, t + 6_000)).toBe('ok'); // evicts 'a', the front, though 'b' expires sooner
+    expect(c.use('b', 1, t + 1_000)).toBe('replay'); // still tracked
+    expect(c.use('a', 1, t + 5_000)).toBe('unknown');
+    // any untracked nonce expiring before the evicted one is no longer trusted either
+    expect(c.use('x', 1, t + 4_000)).toBe('unknown');
+  });
 });
