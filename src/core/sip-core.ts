@@ -29,13 +29,6 @@ export interface ServerTx {
 
 export interface RequestHandler {
   onRequest(req: SipRequest, tx: ServerTx): void;
-  /**
-   * RFC 3261 §8.2.7: a response to send without a server transaction, or
-   * undefined to go on through one. For answers that are the same whenever
-   * the request comes again (the registrar's first 401 challenge), so a
-   * retransmission is simply answered again and nothing is kept for it.
-   */
-  answerStatelessly?(req: SipRequest, flow: Flow): SipResponse | undefined;
 }
 
 /** Where requests and responses go once they are parsed and valid (the transaction layer, or the stateless path). */
@@ -168,23 +161,7 @@ export class SipCore implements TransportSink {
       return;
     }
     stampVia(req, flow);
-    const h = this.handlers.get(req.method);
-    if (h?.answerStatelessly !== undefined && this.answeredStatelessly(h, req, flow)) return;
     this.dispatcher.receiveRequest(req, flow);
-  }
-
-  /** §8.2.7: sends the handler's stateless answer, if it has one; a handler fault leaves the request to the stateful path. */
-  private answeredStatelessly(h: RequestHandler, req: SipRequest, flow: Flow): boolean {
-    let res: SipResponse | undefined;
-    try {
-      res = h.answerStatelessly!(req, flow);
-    } catch (err) {
-      this.logger.error({ err, method: req.method, callId: req.callId() }, 'stateless answer failed; request handled statefully');
-      return false;
-    }
-    if (res === undefined) return false;
-    this.sendResponse(res, flow);
-    return true;
   }
 
   /** Hands a new request to its handler (called by the dispatcher). */

@@ -30,7 +30,7 @@ import type { Logger } from '../util/logger.js';
 import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { createResponse, statelessTag } from '../sip/response.js';
+import { createResponse } from '../sip/response.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
 import { isSipUri, parseUri, unescapeUri, uriEquals, type SipUri, type Uri } from '../sip/uri.js';
 import type { RequestHandler, ServerTx } from '../core/sip-core.js';
@@ -145,26 +145,6 @@ export class Registrar implements RequestHandler {
     const now = this.clock.now();
     const failure = this.register(req, tx, now);
     if (failure) this.reject(req, tx, failure);
-  }
-
-  /**
-   * RFC 3261 §8.2.7: the 401 to a REGISTER without credentials, for a served
-   * domain, is sent statelessly (as Kamailio's www_challenge does). Over UDP
-   * a transaction would be kept 32 s (Timer J) for every challenge; without
-   * one, a retransmission gets a fresh challenge, as good as the first. The
-   * checks before it (§10.3 steps 1–3) are the same as on the stateful path;
-   * anything else (credentials, a Require, a locked-out source, a foreign
-   * domain) goes on through a transaction.
-   */
-  answerStatelessly(req: SipRequest, flow: Flow): SipResponse | undefined {
-    const auth = this.auth;
-    if (auth === null || req.method !== 'REGISTER' || req.has('authorization') || req.has('require')) return undefined;
-    const ruri = req.requestUri();
-    if (!ruri || !isSipUri(ruri) || !this.identity.isServedDomain(ruri.host)) return undefined;
-    const r = this.authenticate(req, flow, this.realmOf(ruri, this.toOf(req)), auth);
-    if (r.ok || r.failure.code !== 'SB_ERR_REG_AUTH_REQUIRED') return undefined;
-    // a retransmission gets the same To tag; its nonce is a fresh one (see the README)
-    return this.rejection(req, flow, r.failure, statelessTag(req));
   }
 
   /** RFC 5626 §5.3: a flow that closed takes the bindings bound to it. */
@@ -469,10 +449,9 @@ export class Registrar implements RequestHandler {
   }
 
   /** The response for a failure, counted and logged (reject() sends it through the transaction). */
-  private rejection(req: SipRequest, flow: Flow, f: Failure, toTag?: string): SipResponse {
+  private rejection(req: SipRequest, flow: Flow, f: Failure): SipResponse {
     const { status, reason } = ERROR_CODES[f.code];
-    const headers = f.headers ?? [];
-    const res = createResponse(req, status, toTag === undefined ? { reason, headers } : { reason, headers, toTag });
+    const res = createResponse(req, status, { reason, headers: f.headers ?? [] });
     this.metrics?.failed(f.code, status);
     // a challenge is the normal first answer; auth failures were logged at warn already
     const level = status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_') ? 'debug' : status >= 500 ? 'error' : 'info';

@@ -21,27 +21,6 @@ export function newTag(): string {
   return tag;
 }
 
-/** per-process seeds: a stateless tag cannot be predicted from the request alone */
-const SEEDS = new Uint32Array(2);
-randomFillSync(SEEDS);
-
-/**
- * A To tag for a response sent without a transaction (§8.2.7): the same for
- * every retransmission of a request, so they all get the same answer. Two
- * seeded 32-bit FNV-1a hashes of top Via branch, Call-ID, From tag and CSeq.
- */
-export function statelessTag(req: SipRequest): string {
-  const text = `${req.topVia()?.branch ?? ''}\n${req.callId() ?? ''}\n${req.fromTag() ?? ''}\n${req.get('cseq') ?? ''}`;
-  let a = SEEDS[0]! ^ 0x811c9dc5;
-  let b = SEEDS[1]! ^ 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193);
-  }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
-}
-
 export interface ResponseOptions {
   reason?: string;
   /** To tag to add when the request's To has none (§8.2.6.2). Ignored for 100. */
