@@ -109,15 +109,9 @@ export function commonHeaderNameAt(b: Uint8Array, start: number): string | undef
   if (first < 0x61 || first > 0x7a) return undefined;
   const candidates = COMMON_BY_LETTER[first & 0x1f];
   if (candidates === undefined) return undefined;
-  next: for (let j = 0; j < candidates.length; j++) {
+  for (let j = 0; j < candidates.length; j++) {
     const c = candidates[j]!;
-    if (b[start + c.length] !== 0x3a) continue;
-    for (let k = 1; k < c.length; k++) {
-      const got = b[start + k]!;
-      const want = c.charCodeAt(k);
-      if (got !== want && ((got | 0x20) !== want || want < 0x61 || want > 0x7a)) continue next;
-    }
-    return c;
+    if (b[start + c.length] === 0x3a && spells(b, start, c)) return c;
   }
   return undefined;
 }
@@ -133,17 +127,21 @@ export function commonHeaderName(b: Uint8Array, start: number, end: number): str
   if (first < 0x61 || first > 0x7a) return undefined; // every common name starts with a letter
   const candidates = COMMON[(end - start) * 32 + (first & 0x1f)];
   if (candidates === undefined) return undefined;
-  next: for (let j = 0; j < candidates.length; j++) {
+  for (let j = 0; j < candidates.length; j++) {
     const c = candidates[j]!;
-    for (let k = 1; k < c.length; k++) {
-      const got = b[start + k]!;
-      const want = c.charCodeAt(k);
-      // letters match in either case; every other character exactly
-      if (got !== want && ((got | 0x20) !== want || want < 0x61 || want > 0x7a)) continue next;
-    }
-    return c;
+    if (spells(b, start, c)) return c;
   }
   return undefined;
+}
+
+/** Whether b[start + 1, start + name.length) spells name after its first letter: letters in either case, every other character exactly. */
+function spells(b: Uint8Array, start: number, name: string): boolean {
+  for (let k = 1; k < name.length; k++) {
+    const got = b[start + k]!;
+    const want = name.charCodeAt(k);
+    if (got !== want && ((got | 0x20) !== want || want < 0x61 || want > 0x7a)) return false;
+  }
+  return true;
 }
 
 const canonicalCache = new Map<string, string>();
