@@ -28,6 +28,18 @@ const SWEEP_MS = 50;
 const MIN_CAPACITY = 1024;
 /** released slabs kept for reuse: in a steady state one is released as one is needed */
 const MAX_SPARE = 16;
+/**
+ * Integer fields of an entry, at slot * FIELDS + field in `ints`: final
+ * status, sent-by port (-1 when the Via has none), absolute slab number,
+ * offset in that slab, sent-by host length, response length.
+ */
+const STATUS = 0;
+const PORT = 1;
+const SLAB_NO = 2;
+const OFFSET = 3;
+const HOST_LEN = 4;
+const RES_LEN = 5;
+const FIELDS = 6;
 
 /** What a retransmission is answered with. */
 export interface CompletedHit {
@@ -47,14 +59,8 @@ export class CompletedNonInviteCache {
   private keys: Array<string | undefined> = new Array<string | undefined>(MIN_CAPACITY).fill(undefined);
   private methods: Array<string | undefined> = new Array<string | undefined>(MIN_CAPACITY).fill(undefined);
   private due = new Float64Array(MIN_CAPACITY);
-  private status = new Uint16Array(MIN_CAPACITY);
-  /** sent-by port, -1 when the Via has none */
-  private port = new Int32Array(MIN_CAPACITY);
-  /** absolute slab number, offset in it, sent-by host length, response length */
-  private slabNo = new Int32Array(MIN_CAPACITY);
-  private offset = new Int32Array(MIN_CAPACITY);
-  private hostLen = new Int32Array(MIN_CAPACITY);
-  private resLen = new Int32Array(MIN_CAPACITY);
+  /** the integer fields of each entry, FIELDS per slot (STATUS, PORT…) */
+  private ints = new Int32Array(MIN_CAPACITY * FIELDS);
   /** slabs in use, oldest first; slabs[0] has the absolute number firstSlab */
   private slabs: Buffer[] = [];
   private firstSlab = 0;
@@ -107,12 +113,14 @@ export class CompletedNonInviteCache {
     this.keys[slot] = key;
     this.methods[slot] = method;
     this.due[slot] = this.clock.now() + this.ttl;
-    this.status[slot] = status;
-    this.port[slot] = viaPort ?? -1;
-    this.slabNo[slot] = no;
-    this.offset[slot] = at;
-    this.hostLen[slot] = hostLen;
-    this.resLen[slot] = response.length;
+    const f = slot * FIELDS;
+    const ints = this.ints;
+    ints[f + STATUS] = status;
+    ints[f + PORT] = viaPort ?? -1;
+    ints[f + SLAB_NO] = no;
+    ints[f + OFFSET] = at;
+    ints[f + HOST_LEN] = hostLen;
+    ints[f + RES_LEN] = response.length;
     this.index.set(key, slot);
     if (this.timer === undefined) this.timer = this.clock.setTimer(this.ttl, this.sweepBound);
   }
@@ -121,12 +129,14 @@ export class CompletedNonInviteCache {
   find(key: string, method: string, viaHost: string, viaPort: number | undefined): CompletedHit | undefined {
     const slot = this.index.get(key);
     if (slot === undefined || slot < 0 || this.due[slot]! <= this.clock.now()) return undefined;
-    if (this.methods[slot] !== method || this.port[slot] !== (viaPort ?? -1)) return undefined;
-    const slab = this.slabs[this.slabNo[slot]! - this.firstSlab]!;
-    const at = this.offset[slot]!;
-    const hostEnd = at + this.hostLen[slot]!;
+    const f = slot * FIELDS;
+    const ints = this.ints;
+    if (this.methods[slot] !== method || ints[f + PORT] !== (viaPort ?? -1)) return undefined;
+    const slab = this.slabs[ints[f + SLAB_NO]! - this.firstSlab]!;
+    const at = ints[f + OFFSET]!;
+    const hostEnd = at + ints[f + HOST_LEN]!;
     if (slab.toString('latin1', at, hostEnd) !== viaHost) return undefined;
-    return { status: this.status[slot]!, bytes: Buffer.from(slab.subarray(hostEnd, hostEnd + this.resLen[slot]!)) };
+    return { status: ints[f + STATUS]!, bytes: Buffer.from(slab.subarray(hostEnd, hostEnd + ints[f + RES_LEN]!)) };
   }
 
   /** Forgets the entry for key (a resend failed: §17.2.4 ends the transaction). */
@@ -159,7 +169,7 @@ export class CompletedNonInviteCache {
     const now = this.clock.now();
     while (this.count > 0 && this.due[this.head]! <= now) this.dropHead();
     // slabs older than the oldest entry's hold nothing live (all of them when none is left)
-    const keep = this.count === 0 ? this.slabs.length : this.slabNo[this.head]! - this.firstSlab;
+    const keep = this.count === 0 ? this.slabs.length : this.ints[this.head * FIELDS + SLAB_NO]! - this.firstSlab;
     if (keep > 0) this.releaseSlabs(keep);
     if (this.count > 0) this.timer = this.clock.setTimer(Math.max(this.due[this.head]! - now, SWEEP_MS), this.sweepBound);
   }
@@ -202,38 +212,20 @@ export class CompletedNonInviteCache {
   /** Doubles the ring, keeping entries in order from slot 0, and re-points the index. */
   private grow(): void {
     const cap = this.capacity * 2;
-    const keys = new Array<string | undefined>(cap).fill(undefined);
-    const methods = new Array<string | undefined>(cap).fill(undefined);
+    // the ring is full: entries run from head to the end, then from 0 to head
+    const h = this.head;
+    this.keys = [...this.keys.slice(h), ...this.keys.slice(0, h), ...new Array<string | undefined>(cap - this.count).fill(undefined)];
+    this.methods = [...this.methods.slice(h), ...this.methods.slice(0, h), ...new Array<string | undefined>(cap - this.count).fill(undefined)];
     const due = new Float64Array(cap);
-    const status = new Uint16Array(cap);
-    const port = new Int32Array(cap);
-    const slabNo = new Int32Array(cap);
-    const offset = new Int32Array(cap);
-    const hostLen = new Int32Array(cap);
-    const resLen = new Int32Array(cap);
-    for (let i = 0; i < this.count; i++) {
-      const s = (this.head + i) & this.mask;
-      keys[i] = this.keys[s];
-      methods[i] = this.methods[s];
-      due[i] = this.due[s]!;
-      status[i] = this.status[s]!;
-      port[i] = this.port[s]!;
-      slabNo[i] = this.slabNo[s]!;
-      offset[i] = this.offset[s]!;
-      hostLen[i] = this.hostLen[s]!;
-      resLen[i] = this.resLen[s]!;
-    }
+    due.set(this.due.subarray(h));
+    due.set(this.due.subarray(0, h), this.count - h);
+    const ints = new Int32Array(cap * FIELDS);
+    ints.set(this.ints.subarray(h * FIELDS));
+    ints.set(this.ints.subarray(0, h * FIELDS), (this.count - h) * FIELDS);
     // entry i came from slot (head + i) & mask
-    for (const [key, s] of this.index) if (s >= 0) this.index.set(key, (s - this.head) & this.mask);
-    this.keys = keys;
-    this.methods = methods;
+    for (const [key, s] of this.index) if (s >= 0) this.index.set(key, (s - h) & this.mask);
     this.due = due;
-    this.status = status;
-    this.port = port;
-    this.slabNo = slabNo;
-    this.offset = offset;
-    this.hostLen = hostLen;
-    this.resLen = resLen;
+    this.ints = ints;
     this.capacity = cap;
     this.mask = cap - 1;
     this.head = 0;

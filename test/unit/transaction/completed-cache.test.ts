@@ -101,6 +101,23 @@ describe('CompletedNonInviteCache', () => {
     expect(c.find('b24', 'REGISTER', 'h', 1)!.bytes.equals(res)).toBe(true);
   });
 
+  it('grows when the ring has wrapped around (the oldest entry is not in slot 0)', () => {
+    const { clock, c } = cache();
+    const res = (i: number) => bytes(`r${i}`);
+    for (let i = 0; i < 600; i++) c.add(`a${i}`, 'REGISTER', 'h', 1, 200, res(i));
+    clock.advance(1000);
+    for (let i = 0; i < 400; i++) c.add(`b${i}`, 'REGISTER', 'h', 1, 200, res(i));
+    clock.advance(J - 1000 + 50); // the a-entries are due and swept: the ring's front moves to slot 600
+    expect(c.size).toBe(400);
+    for (let i = 0; i < 1200; i++) c.add(`c${i}`, 'REGISTER', 'h', 1, 200, res(i)); // wraps, then grows
+    expect(c.size).toBe(1600);
+    for (let i = 0; i < 400; i++) expect(c.find(`b${i}`, 'REGISTER', 'h', 1)?.bytes.toString()).toBe(`r${i}`);
+    for (let i = 0; i < 1200; i++) expect(c.find(`c${i}`, 'REGISTER', 'h', 1)?.bytes.toString()).toBe(`r${i}`);
+    expect(c.find('a0', 'REGISTER', 'h', 1)).toBeUndefined();
+    clock.advance(J);
+    expect(c.size).toBe(0);
+  });
+
   it('a response larger than a slab gets a slab of its own', () => {
     const { c } = cache();
     const big = Buffer.alloc(3 << 20, 0x61);
