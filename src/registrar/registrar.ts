@@ -32,7 +32,7 @@ import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
-import { isSipUri, parseUri, unescapeUri, uriEquals, type SipUri, type Uri } from '../sip/uri.js';
+import { isSipUri, parseUri, unescapeUri, uriEquals, type Uri } from '../sip/uri.js';
 import type { RequestHandler, ServerTx } from '../core/sip-core.js';
 import type { LocalIdentity } from '../core/local-identity.js';
 import type { DigestAuthenticator, VerifyResult } from '../auth/digest-auth.js';
@@ -90,14 +90,6 @@ const SUPPORTED_HEADER = 'path, outbound';
 
 /** Extra headers of a rejection (Min-Expires, Unsupported, WWW-Authenticate…). */
 type Headers = Array<[string, string]>;
-
-/** The To of a REGISTER, as steps 3–5 of §10.3 read it. */
-interface ToAor {
-  to: ReturnType<SipRequest['to']>;
-  toUri: Uri | null;
-  toSip: SipUri | null;
-  toServed: boolean;
-}
 
 /** A request that failed a step: its code and what the response must carry. */
 interface Failure {
@@ -179,15 +171,17 @@ export class Registrar implements RequestHandler {
       return { code: 'SB_ERR_REG_BAD_EXTENSION', headers: [['Unsupported', unsupported.join(', ')]] };
     }
 
-    const t = this.toOf(req);
-    const { to, toUri, toSip, toServed } = t;
+    const to = req.to();
+    const toUri = to ? parseUri(to.uri) : null;
+    const toSip = toUri && isSipUri(toUri) ? toUri : null;
+    const toServed = toSip !== null && this.identity.isServedDomain(toSip.host);
 
     // RFC 3261 §10.3 step 3: authenticate the UAC (§22), realm = the To domain.
     let username: string | null = null;
     let realm = '';
     if (this.auth) {
-      realm = this.realmOf(ruri, t);
-      const r = this.authenticate(req, tx.flow, realm, this.auth);
+      realm = (toServed ? toSip.host : ruri.host).toLowerCase();
+      const r = this.authenticate(req, tx, realm, this.auth);
       if (!r.ok) return r.failure;
       username = r.username;
     }
@@ -407,27 +401,14 @@ export class Registrar implements RequestHandler {
     return createResponse(req, 200, { headers });
   }
 
-  /** The To header, its URI, that URI when it is sip/sips, and whether it names a served domain. */
-  private toOf(req: SipRequest): ToAor {
-    const to = req.to();
-    const toUri = to ? parseUri(to.uri) : null;
-    const toSip = toUri && isSipUri(toUri) ? toUri : null;
-    return { to, toUri, toSip, toServed: toSip !== null && this.identity.isServedDomain(toSip.host) };
-  }
-
-  /** The realm of a REGISTER (see the file note): the To domain when served, else the Request-URI's. */
-  private realmOf(ruri: SipUri, t: ToAor): string {
-    return (t.toServed ? t.toSip!.host : ruri.host).toLowerCase();
-  }
-
   /** RFC 3261 §22: verifies the credentials; on failure, what to answer. */
   private authenticate(
     req: SipRequest,
-    flow: Flow,
+    tx: ServerTx,
     realm: string,
     auth: DigestAuthenticator,
   ): { ok: true; username: string } | { ok: false; failure: Failure } {
-    const source = flow.remoteAddress;
+    const source = tx.flow.remoteAddress;
     const r = auth.verify({ method: req.method, authorization: credentialsFor(req, realm), realm, source, body: req.body });
     if (r.ok) return { ok: true, username: r.username };
     const code = authFailureCode(r);
@@ -445,27 +426,22 @@ export class Registrar implements RequestHandler {
 
   /** Answers with the code's status and reason (ERROR_CODES), counts and logs it. */
   private reject(req: SipRequest, tx: ServerTx, f: Failure): void {
-    tx.respond(this.rejection(req, tx.flow, f));
-  }
-
-  /** The response for a failure, counted and logged (reject() sends it through the transaction). */
-  private rejection(req: SipRequest, flow: Flow, f: Failure): SipResponse {
     const { status, reason } = ERROR_CODES[f.code];
-    const res = createResponse(req, status, { reason, headers: f.headers ?? [] });
+    tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
     this.metrics?.failed(f.code, status);
     // a challenge is the normal first answer; auth failures were logged at warn already
     const level = status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_') ? 'debug' : status >= 500 ? 'error' : 'info';
-    if (!this.logger.isLevelEnabled(level)) return res;
+    // every challenge comes here: its log fields are built only when the level is on
+    if (!this.logger.isLevelEnabled(level)) return;
     const fields = {
       code: f.code,
       status,
       to: req.get('to'),
       callId: req.callId(),
-      source: hostPort(flow.remoteAddress, flow.remotePort),
+      source: hostPort(tx.flow.remoteAddress, tx.flow.remotePort),
       ...f.log,
     };
     this.logger[level](fields, status >= 500 ? 'REGISTER failed' : 'REGISTER rejected');
-    return res;
   }
 }
 
