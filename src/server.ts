@@ -247,11 +247,14 @@ export class Server {
         registered: (n) => m.registrations.inc(n),
         unregistered: (n, cause) => m.unregistrations.labels(cause).inc(n),
         failed: (code) => m.registerFailures.labels(code).inc(),
+        answeredAgain: () => m.registerRetransmissions.inc(),
       },
       defaultExpires: c.defaultExpires,
       minExpires: c.minExpires,
       maxExpires: c.maxExpires,
       maxContacts: c.maxContacts,
+      // Timer F: how long a client may retransmit a REGISTER
+      retransmissionWindowMs: 64 * c.t1,
       // §10.3 step 1: a REGISTER for another domain is proxied
       onForeignDomain: (req, tx) => proxy.onRequest(req, tx),
     });

@@ -25,6 +25,8 @@ export interface ServerTx {
   readonly request: SipRequest;
   readonly flow: Flow;
   respond(res: SipResponse): void;
+  /** A final response the handler would give again to a retransmission (see ServerTransaction.respondStateless). */
+  respondStateless(res: SipResponse): void;
 }
 
 export interface RequestHandler {
@@ -333,6 +335,9 @@ class StatelessDispatcher implements MessageDispatcher {
       request: req,
       flow,
       respond(res: SipResponse) {
+        core.sendResponse(res, flow);
+      },
+      respondStateless(res: SipResponse) {
         core.sendResponse(res, flow);
       },
     });

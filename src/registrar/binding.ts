@@ -44,6 +44,12 @@ export interface Binding {
   /** RFC 3327 Path header values of the REGISTER, in order (as written) */
   readonly path: readonly string[];
   readonly updatedAt: number;
+  /**
+   * in memory only: the top Via branch of the REGISTER that wrote this
+   * binding when its 200 ended the transaction (registrar.ts), by which a
+   * retransmission of that REGISTER is recognised
+   */
+  readonly branch?: string | undefined;
 }
 
 /** The binding key of RFC 5626 §6 (see the file note). */

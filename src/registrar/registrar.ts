@@ -24,6 +24,15 @@
  *    lets a registrar store it even without `Supported: path`).
  *  - an Outbound registration through an edge proxy (Path with `;ob`) is not
  *    bound to one of our flows: the edge proxy keeps the flow.
+ *  - the 200 of a REGISTER that only adds or refreshes bindings, without
+ *    Outbound, ends its transaction as soon as it is sent (respondStateless,
+ *    §8.2.7): over UDP nothing waits 32 s in Completed for each REGISTER.
+ *    The bindings it wrote carry its branch; a retransmission of it (same
+ *    branch, Call-ID, CSeq and source, within Timer F) gets the 200 again,
+ *    listing the bindings as they are then, before authentication — as a
+ *    transaction in Completed would have answered it, and it repeats a nonce
+ *    count that would now count as a replay. Anything else (removals, `*`,
+ *    Outbound, failures) keeps the RFC 3261 §17.2.2 wait.
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -37,6 +46,8 @@ import type { RequestHandler, ServerTx } from '../core/sip-core.js';
 import type { LocalIdentity } from '../core/local-identity.js';
 import type { DigestAuthenticator, VerifyResult } from '../auth/digest-auth.js';
 import { parseDigestParams } from '../auth/digest-params.js';
+import { DEFAULT_TIMER_BASE } from '../transaction/timers.js';
+import { MAGIC_COOKIE } from '../transaction/transaction.js';
 import { aorOf, bindingKey, isUriKey, remainingSeconds, type Binding } from './binding.js';
 import type { SqliteLocationStore } from './location-service.js';
 
@@ -55,6 +66,8 @@ export interface RegistrarMetrics {
   unregistered(count: number, cause: UnregistrationCause): void;
   /** a REGISTER answered with an error */
   failed(code: RegistrarErrorCode, status: number): void;
+  /** a retransmission of a REGISTER whose 200 ended its transaction, answered again (§8.2.7) */
+  answeredAgain?(): void;
 }
 
 export interface RegistrarOptions {
@@ -75,6 +88,12 @@ export interface RegistrarOptions {
   maxBindings?: number;
   /** RFC 5626 Flow-Timer seconds sent to clients on our direct flows (default 120) */
   flowTimer?: number;
+  /**
+   * ms after a REGISTER's 200 during which a retransmission of it is
+   * recognised and answered again: Timer F, 64·T1 (default 32 000), the
+   * longest a client retransmits
+   */
+  retransmissionWindowMs?: number;
   /**
    * RFC 3261 §10.3 step 1: a REGISTER for a domain we do not serve goes here
    * instead of a 404 (the proxy may forward it).
@@ -111,6 +130,7 @@ export class Registrar implements RequestHandler {
   private readonly maxContacts: number;
   private readonly maxBindings: number;
   private readonly flowTimer: number;
+  private readonly retransmissionWindowMs: number;
   private readonly onForeignDomain: RegistrarOptions['onForeignDomain'];
 
   constructor(opts: RegistrarOptions) {
@@ -126,6 +146,7 @@ export class Registrar implements RequestHandler {
     this.maxContacts = opts.maxContacts ?? 10;
     this.maxBindings = opts.maxBindings ?? 1_000_000;
     this.flowTimer = opts.flowTimer ?? 120;
+    this.retransmissionWindowMs = opts.retransmissionWindowMs ?? 64 * DEFAULT_TIMER_BASE.t1;
     this.onForeignDomain = opts.onForeignDomain;
     if (!(this.minExpires >= 1 && this.minExpires <= this.defaultExpires && this.defaultExpires <= this.maxExpires)) {
       throw new RangeError('registrar expiry limits must satisfy 1 <= minExpires <= defaultExpires <= maxExpires');
@@ -175,6 +196,11 @@ export class Registrar implements RequestHandler {
     const toUri = to ? parseUri(to.uri) : null;
     const toSip = toUri && isSipUri(toUri) ? toUri : null;
     const toServed = toSip !== null && this.identity.isServedDomain(toSip.host);
+    const aor = toSip !== null && toServed ? (aorOf(toSip) ?? undefined) : undefined;
+    const existing = aor !== undefined ? this.store.get(aor) : NONE;
+    // §8.2.7: a retransmission of a REGISTER whose 200 ended its transaction
+    const branch = req.topVia()?.branch;
+    if (aor !== undefined && branch !== undefined && this.answerRetransmission(req, tx, aor, existing, branch, now)) return undefined;
 
     // RFC 3261 §10.3 step 3: authenticate the UAC (§22), realm = the To domain.
     let username: string | null = null;
@@ -195,8 +221,7 @@ export class Registrar implements RequestHandler {
 
     // RFC 3261 §10.3 step 5: the AOR is the To URI, a sip/sips URI of a served domain.
     if (!to || !toUri) return { code: 'SB_ERR_REG_BAD_TO' };
-    if (!toSip || !toServed) return { code: 'SB_ERR_REG_UNKNOWN_AOR', log: { to: to.uri } };
-    const aor = aorOf(toSip)!;
+    if (!toSip || aor === undefined) return { code: 'SB_ERR_REG_UNKNOWN_AOR', log: { to: to.uri } };
 
     // Steps 6 and 7 read Contact, Expires and Path: malformed ones are a 400 naming the header.
     const contacts = req.contacts();
@@ -212,12 +237,12 @@ export class Registrar implements RequestHandler {
     const cseq = req.cseq()?.seq ?? 0;
 
     // A REGISTER without Contact is a query (§10.2.3): the current bindings.
+    // Asked again, it is answered again: nothing waits for a retransmission (§8.2.7).
     if (contacts === undefined) {
-      tx.respond(this.ok(req, aor, now, []));
+      tx.respondStateless(this.ok(req, aor, now, []));
       return undefined;
     }
 
-    const existing = this.store.get(aor);
     // usually nothing has expired (the sweep removes expired bindings): no copies then
     const anyExpired = existing.some((b) => b.expiresAt <= now);
     const live = anyExpired ? existing.filter((b) => b.expiresAt > now) : existing;
@@ -231,7 +256,7 @@ export class Registrar implements RequestHandler {
         if (b.callId === callId && cseq <= b.cseq) return cseqFailure(b, cseq);
       }
       // a copy: live may be the store's own list, which the removal changes as it goes
-      this.commit(req, tx, aor, now, { upserts: [], removed: [...live], expired, outbound: false, direct: false, path: [] });
+      this.commit(req, tx, aor, now, { upserts: [], removed: [...live], expired, outbound: false, direct: false, path: [], stateless: false });
       return undefined;
     }
 
@@ -243,6 +268,14 @@ export class Registrar implements RequestHandler {
     const pathOb = firstPath !== null && isSipUri(firstPath) && firstPath.params.has('ob');
     const outboundSupported = req.tokens('supported').some((t) => t.toLowerCase() === 'outbound');
     const pathValues = req.getAll('path');
+    // The bindings this request writes carry its branch, by which a retransmission is
+    // recognised when its 200 ended the transaction: not for Outbound, whose 200
+    // carries more than the bindings, nor for an RFC 2543 branch (not unique).
+    // (a copy: a piece of the request's text would keep all of it alive)
+    const retransmissionKey =
+      branch !== undefined && branch.startsWith(MAGIC_COOKIE) && !(outboundSupported && contacts.contacts.some((c) => c.instance !== undefined && c.regId !== undefined))
+        ? detached(branch)
+        : undefined;
 
     // RFC 3261 §10.3 step 7: each contact, atomically — any failure stores nothing.
     const upserts = new Map<string, Binding>();
@@ -310,6 +343,7 @@ export class Registrar implements RequestHandler {
         regId,
         path: same !== undefined && samePath(same.path, pathValues) ? same.path : pathValues,
         updatedAt: now,
+        branch: retransmissionKey,
       });
     }
 
@@ -332,6 +366,8 @@ export class Registrar implements RequestHandler {
       outbound,
       direct,
       path: pathValues,
+      // §8.2.7: only adds and refreshes are answered again from the bindings
+      stateless: retransmissionKey !== undefined && removed.size === 0 && upserts.size > 0,
     });
     return undefined;
   }
@@ -342,7 +378,16 @@ export class Registrar implements RequestHandler {
     tx: ServerTx,
     aor: string,
     now: number,
-    u: { upserts: readonly Binding[]; removed: readonly Binding[]; expired: readonly Binding[]; outbound: boolean; direct: boolean; path: readonly string[] },
+    u: {
+      upserts: readonly Binding[];
+      removed: readonly Binding[];
+      expired: readonly Binding[];
+      outbound: boolean;
+      direct: boolean;
+      path: readonly string[];
+      /** the 200 may end the transaction: a retransmission is recognised by the upserts' branch */
+      stateless: boolean;
+    },
   ): void {
     // bindings this request adds (the others refresh a live one), counted before the store changes
     let added = 0;
@@ -355,7 +400,8 @@ export class Registrar implements RequestHandler {
         this.reject(req, tx, { code: 'SB_ERR_REG_STORE_FAILED', log: { err: err?.message, aor } });
         return;
       }
-      tx.respond(res);
+      if (u.stateless) tx.respondStateless(res);
+      else tx.respond(res);
       const refreshed = u.upserts.length - added;
       if (u.upserts.length) this.metrics?.registered(u.upserts.length);
       if (u.removed.length) this.metrics?.unregistered(u.removed.length, 'request');
@@ -399,6 +445,27 @@ export class Registrar implements RequestHandler {
     // §10.3 step 8 / §20.17: a Date header helps clients without a clock.
     headers.push(['Date', httpDate(now)]);
     return createResponse(req, 200, { headers });
+  }
+
+  /**
+   * §8.2.7: answers a retransmission of a REGISTER whose 200 ended its
+   * transaction (see the file note): a live binding it wrote carries its
+   * branch, with its Call-ID and CSeq, from the same source, less than
+   * Timer F ago. Nothing changes; the 200 lists the bindings as they are.
+   */
+  private answerRetransmission(req: SipRequest, tx: ServerTx, aor: string, bindings: readonly Binding[], branch: string, now: number): boolean {
+    for (const b of bindings) {
+      if (b.branch !== branch) continue;
+      if (b.expiresAt <= now || now - b.updatedAt > this.retransmissionWindowMs) return false;
+      if (b.callId !== req.callId() || b.cseq !== req.cseq()?.seq || b.received !== hostPort(tx.flow.remoteAddress, tx.flow.remotePort)) return false;
+      const headers: Headers = [];
+      // RFC 3327 §5.3: the Path is echoed, as in the first 200
+      for (const p of req.getAll('path')) headers.push(['Path', p]);
+      this.metrics?.answeredAgain?.();
+      tx.respondStateless(this.ok(req, aor, now, headers));
+      return true;
+    }
+    return false;
   }
 
   /** RFC 3261 §22: verifies the credentials; on failure, what to answer. */

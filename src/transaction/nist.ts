@@ -5,6 +5,10 @@
  * that never answers would keep the transaction forever. After the request
  * was handed to the TU without a final response, an abandon timer of 64·T1
  * (the client has given up by its Timer F) terminates it and tells the TU.
+ *
+ * A TU that can answer a retransmission itself (§8.2.7) ends the transaction
+ * with respondStateless(): over UDP it terminates on sending the final
+ * response instead of waiting out Timer J in Completed.
  */
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import type { TimerName } from './timer-queue.js';
@@ -63,8 +67,17 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly kind = 'nist' as const;
   state: NistState = 'trying';
 
+  /** the TU's final response may be regenerated (respondStateless): no wait in Completed */
+  private stateless = false;
+
   respond(res: SipResponse): void {
     this.fire(res.status < 200 ? '1xx from TU' : '200-699 from TU', res);
+  }
+
+  override respondStateless(res: SipResponse): void {
+    // only a final response accepted in this state ends the transaction early
+    if (res.status >= 200 && (this.state === 'trying' || this.state === 'proceeding')) this.stateless = true;
+    this.respond(res);
   }
 
   receiveRequest(_req: SipRequest): void {
@@ -123,7 +136,11 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
       // §17.2.2: Timer J, 64·T1 on unreliable transports, zero on reliable ones
       const j = this.timerValues.J;
       if (j === 0) this.fire('timer J', undefined);
-      else if (this.retire()) {
+      else if (this.stateless) {
+        // §8.2.7: the TU answers a retransmission itself, as a stateless UAS would
+        this.host.counters.endedStateless++;
+        this.fire('timer J', undefined);
+      } else if (this.retire()) {
         // the layer answers retransmissions from here on (completed-cache.ts); this object is done
       } else {
         this.shedForWait();
@@ -132,6 +149,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     } else if (state === 'terminated') {
       this.cancelTimers();
       this.host.remove(this);
+      this.releaseMessages();
     }
   }
 }

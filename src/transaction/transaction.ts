@@ -58,6 +58,18 @@ export interface ServerTransaction {
    * are discarded and counted (§17.2.2).
    */
   respond(res: SipResponse): void;
+  /**
+   * respond() for a final response the TU would give again, unchanged in
+   * meaning, to a retransmission of the request: §8.2.7 lets a UAS answer a
+   * retransmission by processing it anew, as a stateless UAS does. Over an
+   * unreliable transport a non-INVITE transaction then terminates once the
+   * response is sent, instead of holding it for Timer J in Completed; a
+   * retransmission arriving later reaches the TU as a new request, and the
+   * TU must recognise it (the registrar does, by its bindings). While the
+   * TU has not answered, retransmissions are still absorbed. An INVITE
+   * transaction treats this as respond().
+   */
+  respondStateless(res: SipResponse): void;
   /** The response sender found, after returning true, that the bytes could not be sent. */
   reportTransportError(): void;
 }
@@ -177,6 +189,8 @@ export interface TransactionStats {
   responsesDiscarded: number;
   /** non-INVITE server transactions the TU never answered, dropped after 64·T1 */
   abandoned: number;
+  /** non-INVITE server transactions over UDP that ended on their final response, without Timer J (respondStateless) */
+  endedStateless: number;
   /** new requests dropped because too many live transactions already had their branch */
   branchReuseDropped: number;
 }
@@ -196,6 +210,7 @@ export function emptyStats(): TransactionStats {
     strayAcks: 0,
     responsesDiscarded: 0,
     abandoned: 0,
+    endedStateless: 0,
     branchReuseDropped: 0,
   };
 }
@@ -373,6 +388,18 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
     return true;
   }
 
+  /**
+   * A terminated transaction lets go of its request and response (keeping
+   * the stub fields of shedForWait). Something that outlives it for a while
+   * — a commit callback promoted to the old generation, say — would otherwise
+   * keep both messages alive through every scavenge until the next full GC:
+   * measured at 14,000 REGISTER/s, 3 MB promoted per scavenge instead of 0.4.
+   */
+  protected releaseMessages(): void {
+    this.shedForWait();
+    this.lastBytes = undefined;
+  }
+
   protected shedForWait(): void {
     this.req = undefined;
     const res = this.last;
@@ -389,6 +416,10 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   }
 
   abstract respond(res: SipResponse): void;
+
+  respondStateless(res: SipResponse): void {
+    this.respond(res);
+  }
   /** A request that matched this transaction: a retransmission, or an ACK for an INVITE transaction. */
   abstract receiveRequest(req: SipRequest): void;
 

@@ -85,6 +85,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly registerRetransmissions = new Counter({
+    name: 'switchboard_register_retransmissions_total',
+    help: 'REGISTER retransmissions the registrar answered again from the bindings they wrote (their 200 had ended the transaction)',
+    registers: [this.registry],
+  });
+
   readonly registerFailures = new Counter({
     name: 'switchboard_register_failures_total',
     help: 'REGISTER requests refused, by error code',

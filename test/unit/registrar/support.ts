@@ -92,8 +92,15 @@ export class RecordingTx implements ServerTx {
     readonly request: SipRequest,
     readonly flow: Flow,
   ) {}
+  /** for each response, whether it was sent with respondStateless */
+  readonly stateless: boolean[] = [];
   respond(res: SipResponse): void {
     this.responses.push(res);
+    this.stateless.push(false);
+  }
+  respondStateless(res: SipResponse): void {
+    this.responses.push(res);
+    this.stateless.push(true);
   }
   get last(): SipResponse | undefined {
     return this.responses[this.responses.length - 1];
@@ -112,6 +119,10 @@ export class RecordingMetrics implements RegistrarMetrics {
   }
   failed(code: RegistrarErrorCode): void {
     this.failures.push(code);
+  }
+  answered = 0;
+  answeredAgain(): void {
+    this.answered++;
   }
   get lastFailure(): RegistrarErrorCode | undefined {
     return this.failures[this.failures.length - 1];

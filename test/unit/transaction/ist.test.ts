@@ -156,6 +156,18 @@ describe('INVITE server transaction: RFC 3261 Figure 7 with RFC 6026 §7.1, gene
   }
 });
 
+describe('INVITE server transaction: respondStateless', () => {
+  it('is respond(): a 486 still waits in Completed for the ACK and a retransmitted INVITE is absorbed', () => {
+    const s = setup('UDP');
+    s.tx.respondStateless(createResponse(s.invite, 486, { toTag: 't1' }));
+    expect(s.tx.state).toBe('completed');
+    s.h.layer.receiveRequest(s.invite, s.flow);
+    expect(s.h.rec.requests).toHaveLength(1);
+    expect(s.flow.startLines).toEqual(['SIP/2.0 486 Busy Here', 'SIP/2.0 486 Busy Here']);
+    expect(s.h.layer.stats().endedStateless).toBe(0);
+  });
+});
+
 describe('INVITE server transaction: 100 Trying (§17.2.1)', () => {
   it('MUST send 100 Trying 200 ms after the INVITE when the TU has not responded', () => {
     const s = setup('UDP');

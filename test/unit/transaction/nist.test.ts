@@ -197,6 +197,69 @@ describe('non-INVITE server transaction: timers and transports (§17.2.2)', () =
   });
 });
 
+describe('non-INVITE server transaction: a final response the TU gives again (respondStateless, §8.2.7)', () => {
+  it('over UDP ends the transaction on sending it, without Timer J: a retransmission is a new request for the TU', () => {
+    const s = setup('UDP');
+    s.tx.respondStateless(createResponse(s.req, 200));
+    expect(s.flow.startLines).toEqual(['SIP/2.0 200 OK']);
+    expect(s.tx.state).toBe('terminated');
+    expect(s.h.layer.size).toBe(0);
+    expect(s.h.layer.stats().timers).toBe(0);
+    expect(s.h.layer.stats().endedStateless).toBe(1);
+    s.h.layer.receiveRequest(s.req, s.flow);
+    expect(s.h.rec.requests).toHaveLength(2);
+    expect(s.h.layer.stats().retransmissionsAbsorbed).toBe(0);
+  });
+
+  it('until the TU answers, retransmissions are absorbed as before', () => {
+    const s = setup('UDP');
+    s.h.layer.receiveRequest(s.req, s.flow);
+    expect(s.h.rec.requests).toHaveLength(1);
+    s.tx.respond(createResponse(s.req, 100));
+    s.h.layer.receiveRequest(s.req, s.flow);
+    expect(s.flow.startLines).toEqual(['SIP/2.0 100 Trying', 'SIP/2.0 100 Trying']);
+    s.tx.respondStateless(createResponse(s.req, 200));
+    expect(s.tx.state).toBe('terminated');
+    expect(s.h.rec.requests).toHaveLength(1);
+  });
+
+  it('a provisional response given this way is an ordinary one: the final respond() still waits out Timer J', () => {
+    const s = setup('UDP');
+    s.tx.respondStateless(createResponse(s.req, 100));
+    expect(s.tx.state).toBe('proceeding');
+    s.tx.respond(createResponse(s.req, 200));
+    expect(s.tx.state).toBe('completed');
+    s.h.layer.receiveRequest(s.req, s.flow);
+    expect(s.flow.startLines).toEqual(['SIP/2.0 100 Trying', 'SIP/2.0 200 OK', 'SIP/2.0 200 OK']);
+    expect(s.h.layer.stats().endedStateless).toBe(0);
+  });
+
+  it('after a final response it changes nothing: the second final response is discarded and Completed keeps the first', () => {
+    const s = setup('UDP');
+    s.tx.respond(createResponse(s.req, 200));
+    s.tx.respondStateless(createResponse(s.req, 500));
+    expect(s.tx.state).toBe('completed');
+    expect(s.h.layer.stats().responsesDiscarded).toBe(1);
+    s.h.layer.receiveRequest(s.req, s.flow);
+    expect(s.flow.startLines).toEqual(['SIP/2.0 200 OK', 'SIP/2.0 200 OK']);
+  });
+
+  it('over TCP it is respond() (Timer J is zero anyway) and is not counted', () => {
+    const s = setup('TCP');
+    s.tx.respondStateless(createResponse(s.req, 200));
+    expect(s.tx.state).toBe('terminated');
+    expect(s.h.layer.stats().endedStateless).toBe(0);
+  });
+
+  it('a failed send of it still reaches the TU as a transport error', () => {
+    const s = setup('UDP');
+    s.flow.failSends = true;
+    s.tx.respondStateless(createResponse(s.req, 200));
+    expect(s.h.rec.errors.map((e) => e.error)).toEqual(['transport error']);
+    expect(s.h.layer.size).toBe(0);
+  });
+});
+
 describe('non-INVITE server transaction: what Completed keeps for Timer J (§17.2.2)', () => {
   it('over UDP lets go of the request and keeps the status line and top Via of the response, and the resend is unchanged', () => {
     const routed: Array<{ status: number; via: string | undefined; headers: number }> = [];
@@ -231,15 +294,26 @@ describe('non-INVITE server transaction: what Completed keeps for Timer J (§17.
     expect(h.layer.size).toBe(0);
   });
 
-  it('over TCP (Timer J = 0) and in Trying/Proceeding keeps its request', () => {
+  it('in Trying/Proceeding keeps its request and response', () => {
     const s = setup('UDP');
     s.tx.respond(createResponse(s.req, 100));
     expect(s.tx.request).toBe(s.req);
     expect(s.tx.lastResponse?.headers.length).toBeGreaterThan(1);
-    const t = setup('TCP');
-    t.tx.respond(createResponse(t.req, 200));
-    expect(t.tx.request).toBe(t.req);
   });
+
+  for (const [how, protocol] of [
+    ['over TCP (Timer J = 0)', 'TCP'],
+    ['over UDP ended by respondStateless', 'UDP'],
+  ] as const) {
+    it(`${how}, a terminated transaction lets go of its request and response, keeping the status line for lastResponse`, () => {
+      const t = setup(protocol);
+      t.tx.respondStateless(createResponse(t.req, 200));
+      expect(t.tx.state).toBe('terminated');
+      expect(() => t.tx.request).toThrow(/let go/);
+      expect(t.tx.lastResponse?.status).toBe(200);
+      expect(t.tx.lastResponse?.headers.map((x) => x.name)).toEqual(['via']);
+    });
+  }
 
   it('a merged request (§8.2.2.2) is still recognised while the first waits in Completed without its request', () => {
     const h = harness();
