@@ -39,7 +39,7 @@ import type { Logger } from '../util/logger.js';
 import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
-import { createResponse } from '../sip/response.js';
+import { createResponse, statelessTag } from '../sip/response.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
 import { isSipUri, parseUri, unescapeUri, uriEquals, type Uri } from '../sip/uri.js';
 import type { RequestHandler, ServerTx } from '../core/sip-core.js';
@@ -239,7 +239,7 @@ export class Registrar implements RequestHandler {
     // A REGISTER without Contact is a query (§10.2.3): the current bindings.
     // Asked again, it is answered again: nothing waits for a retransmission (§8.2.7).
     if (contacts === undefined) {
-      tx.respondStateless(this.ok(req, aor, now, []));
+      tx.respondStateless(this.ok(req, aor, now, [], true));
       return undefined;
     }
 
@@ -433,18 +433,22 @@ export class Registrar implements RequestHandler {
     // RFC 3261 §10.3 step 8: the 200 lists every current binding. It is built
     // now (this request's result) and sent from the commit callback above,
     // which the store never runs synchronously.
-    res = this.ok(req, aor, now, headers);
+    res = this.ok(req, aor, now, headers, u.stateless);
   }
 
-  /** The 200 OK: current bindings with their remaining time (§10.3 step 8), Supported, Date. */
-  private ok(req: SipRequest, aor: string, now: number, extra: Headers): SipResponse {
+  /**
+   * The 200 OK: current bindings with their remaining time (§10.3 step 8),
+   * Supported, Date. One that may be regenerated (§8.2.7) gets the To tag
+   * that the same request always gets.
+   */
+  private ok(req: SipRequest, aor: string, now: number, extra: Headers, stateless: boolean): SipResponse {
     const headers: Headers = [];
     for (const b of this.store.lookup(aor, now)) headers.push(['Contact', `${b.contactHeader};expires=${remainingSeconds(b, now)}`]);
     for (const h of extra) headers.push(h);
     headers.push(['Supported', SUPPORTED_HEADER]);
     // §10.3 step 8 / §20.17: a Date header helps clients without a clock.
     headers.push(['Date', httpDate(now)]);
-    return createResponse(req, 200, { headers });
+    return createResponse(req, 200, stateless ? { headers, toTag: statelessTag(req) } : { headers });
   }
 
   /**
@@ -462,7 +466,7 @@ export class Registrar implements RequestHandler {
       // RFC 3327 §5.3: the Path is echoed, as in the first 200
       for (const p of req.getAll('path')) headers.push(['Path', p]);
       this.metrics?.answeredAgain?.();
-      tx.respondStateless(this.ok(req, aor, now, headers));
+      tx.respondStateless(this.ok(req, aor, now, headers, true));
       return true;
     }
     return false;

@@ -21,6 +21,28 @@ export function newTag(): string {
   return tag;
 }
 
+/** this process's part of every stateless tag: 32 random bits (§19.3) */
+const STATELESS_TAG_PREFIX = newTag().slice(0, 8);
+
+/**
+ * §8.2.7: a stateless UAS gives the same To tag to every response it
+ * regenerates for the same request. The tag is this process's random prefix
+ * and a 32-bit FNV-1a hash of what tells the request apart: the top Via
+ * branch, Call-ID, From tag and CSeq.
+ */
+export function statelessTag(req: SipRequest): string {
+  let h = 0x811c9dc5;
+  const mix = (s: string): void => {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0xff, 0x01000193);
+  };
+  mix(req.topVia()?.branch ?? '');
+  mix(req.callId() ?? '');
+  mix(req.fromTag() ?? '');
+  mix(req.get('cseq') ?? '');
+  return STATELESS_TAG_PREFIX + (h >>> 0).toString(16).padStart(8, '0');
+}
+
 export interface ResponseOptions {
   reason?: string;
   /** To tag to add when the request's To has none (§8.2.6.2). Ignored for 100. */

@@ -31,7 +31,7 @@ describe('Registrar: the 200 of an add or refresh ends its transaction (§8.2.7)
   it('a retransmission (same branch, Call-ID, CSeq, source) gets the 200 again, listing the bindings as they are now, and changes nothing', async () => {
     const h = harness();
     const text = registerText({ vias: [VIA], cseq: 7, expires: 600 });
-    await exchange(h, text);
+    const { res: first } = await exchange(h, text);
     const before = h.store.get(AOR)[0]!;
     const rows = h.rows();
     h.clock.advance(5_000);
@@ -39,6 +39,8 @@ describe('Registrar: the 200 of an add or refresh ends its transaction (§8.2.7)
     expect(again.res.status).toBe(200);
     expect(again.stateless).toBe(true);
     expect(again.res.getAll('contact')).toEqual(['<sip:alice@192.0.2.10:5060>;expires=595']);
+    // §8.2.7: the same To tag for the same request
+    expect(again.res.toTag()).toBe(first.toTag());
     expect(h.store.get(AOR)[0]).toBe(before);
     expect(h.rows()).toEqual(rows);
     expect(h.metrics.answered).toBe(1);
