@@ -237,6 +237,7 @@ export class Server {
         })
       : null;
     const proxy = this.buildProxy(locations, users, auth);
+    const registered = m.hot(m.registrations);
     const registrar = new Registrar({
       store: locations,
       identity: this.identity,
@@ -244,7 +245,7 @@ export class Server {
       clock: this.clock,
       logger: this.logger.child({ component: 'registrar' }),
       metrics: {
-        registered: (n) => m.registrations.inc(n),
+        registered: (n) => registered.inc(n),
         unregistered: (n, cause) => m.unregistrations.labels(cause).inc(n),
         failed: (code) => m.registerFailures.labels(code).inc(),
         answeredAgain: () => m.registerRetransmissions.inc(),

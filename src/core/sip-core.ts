@@ -9,7 +9,7 @@
  * dropped and counted; nothing from the network can throw out of here.
  */
 import type { Logger } from '../util/logger.js';
-import type { Metrics } from '../util/metrics.js';
+import type { HotCount, Metrics } from '../util/metrics.js';
 import type { Clock } from '../util/clock.js';
 import { SbError } from '../util/errors.js';
 import { parseMessage, type ParseLimits } from '../sip/parser.js';
@@ -70,9 +70,9 @@ export class SipCore implements TransportSink {
     this.dispatcher = new StatelessDispatcher(this);
     const protos: TransportProtocol[] = ['UDP', 'TCP', 'TLS', 'WS', 'WSS'];
     this.received = Object.fromEntries(
-      protos.map((p) => [p, { request: opts.metrics.messagesReceived.labels(p, 'request'), response: opts.metrics.messagesReceived.labels(p, 'response') }]),
-    ) as Record<TransportProtocol, { request: { inc(): void }; response: { inc(): void } }>;
-    this.sent = Object.fromEntries(protos.map((p) => [p, opts.metrics.messagesSent.labels(p)])) as Record<TransportProtocol, { inc(): void }>;
+      protos.map((p) => [p, { request: opts.metrics.hot(opts.metrics.messagesReceived, p, 'request'), response: opts.metrics.hot(opts.metrics.messagesReceived, p, 'response') }]),
+    ) as Record<TransportProtocol, { request: HotCount; response: HotCount }>;
+    this.sent = Object.fromEntries(protos.map((p) => [p, opts.metrics.hot(opts.metrics.messagesSent, p)])) as Record<TransportProtocol, HotCount>;
   }
 
   /** Handler for one method (sipgo OnRegister; STYLE.md). */
@@ -217,7 +217,7 @@ export class SipCore implements TransportSink {
   private countResponse(status: number): void {
     let c = this.responseCounters.get(status);
     if (c === undefined) {
-      c = this.metrics.responsesSent.labels(String(status));
+      c = this.metrics.hot(this.metrics.responsesSent, String(status));
       this.responseCounters.set(status, c);
     }
     c.inc();

@@ -279,7 +279,8 @@ export class Registrar implements RequestHandler {
 
     // RFC 3261 §10.3 step 7: each contact, atomically — any failure stores nothing.
     const upserts = new Map<string, Binding>();
-    const removed = new Map<string, Binding>();
+    // made when the first removal comes (a refresh has none)
+    let removed: Map<string, Binding> | undefined;
     let outbound = false;
     for (const c of contacts.contacts) {
       const uri = parseUri(c.uri);
@@ -314,12 +315,12 @@ export class Registrar implements RequestHandler {
       if (old && old.callId === callId && cseq <= old.cseq) return cseqFailure(old, cseq);
 
       upserts.delete(key);
-      if (old && old.key !== key) removed.set(old.key, old);
+      if (old && old.key !== key) (removed ??= new Map()).set(old.key, old);
       if (expires === 0) {
-        if (old) removed.set(old.key, old);
+        if (old) (removed ??= new Map()).set(old.key, old);
         continue;
       }
-      if (old && old.key === key) removed.delete(key);
+      if (old && old.key === key) removed?.delete(key);
       // A refresh repeats the strings of the binding it replaces: those are kept, so the
       // new binding holds no piece of this request's text (which would keep all of it alive).
       const same = old !== undefined && old.key === key ? old : undefined;
@@ -350,7 +351,7 @@ export class Registrar implements RequestHandler {
     // Local policy: at most maxContacts bindings per AOR, maxBindings in all.
     // bindings after the update: the live ones not removed or replaced, plus the upserts
     let after = upserts.size;
-    for (const b of live) if (!removed.has(b.key) && !upserts.has(b.key)) after++;
+    for (const b of live) if (!removed?.has(b.key) && !upserts.has(b.key)) after++;
     if (after > this.maxContacts) {
       return { code: 'SB_ERR_REG_TOO_MANY_CONTACTS', log: { bindings: after, max: this.maxContacts } };
     }
@@ -361,13 +362,13 @@ export class Registrar implements RequestHandler {
 
     this.commit(req, tx, aor, now, {
       upserts: [...upserts.values()],
-      removed: [...removed.values()],
+      removed: removed === undefined ? NONE : [...removed.values()],
       expired,
       outbound,
       direct,
       path: pathValues,
       // §8.2.7: only adds and refreshes are answered again from the bindings
-      stateless: retransmissionKey !== undefined && removed.size === 0 && upserts.size > 0,
+      stateless: retransmissionKey !== undefined && (removed === undefined || removed.size === 0) && upserts.size > 0,
     });
     return undefined;
   }

@@ -49,6 +49,8 @@ export interface HeaderField {
 }
 
 const NOT_PARSED = Symbol('not-parsed');
+/** tokens() of a header the message does not have */
+const NO_TOKENS: readonly string[] = Object.freeze([]);
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
@@ -398,7 +400,9 @@ export abstract class SipMessage {
   }
 
   /** Option tags of Supported / Require / Proxy-Require / Unsupported, or methods of Allow. */
-  tokens(name: 'supported' | 'require' | 'proxy-require' | 'unsupported' | 'allow'): string[] {
+  tokens(name: 'supported' | 'require' | 'proxy-require' | 'unsupported' | 'allow'): readonly string[] {
+    // usually absent: then no list and no cache entry
+    if (!this.has(name)) return NO_TOKENS;
     return this.cached(name, () => this.getAll(name).map((t) => t.trim()));
   }
 
