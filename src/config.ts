@@ -36,7 +36,8 @@ export interface Config {
   /**
    * most live transactions (client and server); over it new requests get 503.
    * A completed non-INVITE transaction over UDP lives Timer J (32 s), so this
-   * bounds the sustained rate to about maxTransactions / 32 per second.
+   * bounds the sustained rate of those to about maxTransactions / 32 per
+   * second (a REGISTER refresh ends its transaction on its 200, §8.2.7).
    */
   maxTransactions: number;
   /** registrar: at most one database commit per this many ms (group commit); 0 = every event-loop turn */

@@ -168,7 +168,7 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
     .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
     .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
-    .option('--max-transactions <n>', 'most live SIP transactions; beyond it new requests get 503 (a completed UDP transaction lives 32 s, so this caps the sustained rate at about n/32 per second)', positiveInt, DEFAULTS.maxTransactions)
+    .option('--max-transactions <n>', 'most live SIP transactions; beyond it new requests get 503 (a completed non-INVITE UDP transaction other than a REGISTER refresh lives 32 s, so this caps the sustained rate of those at about n/32 per second)', positiveInt, DEFAULTS.maxTransactions)
     .option('--commit-window <ms>', 'group commit of registrations: at most one database commit per this many ms; 200 OKs wait for their commit (0: commit every event-loop turn)', nonNegativeInt, DEFAULTS.commitWindowMs)
     .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER and of calls from our users (off: open registrar and proxy for test labs)').choices(['on', 'off']).default('on'))
     .option('--default-expires <seconds>', 'binding lifetime when a REGISTER names none', positiveInt, DEFAULTS.defaultExpires)

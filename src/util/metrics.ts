@@ -4,7 +4,7 @@
  * pre-bound label children instead of passing labels per call, and the
  * counters counted once or more per message are HotCounts (see below).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * A counter, or one label child of it, for a path taken per message: inc()
@@ -96,14 +96,6 @@ export class Metrics {
     name: 'switchboard_send_errors_total',
     help: 'Messages that could not be sent, by transport',
     labelNames: ['transport'] as const,
-    registers: [this.registry],
-  });
-
-  readonly requestDuration = new Histogram({
-    name: 'switchboard_request_handling_seconds',
-    help: 'Time from receiving a request to handing its first response to the transport',
-    labelNames: ['method'] as const,
-    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
     registers: [this.registry],
   });
 
