@@ -126,4 +126,34 @@ describe('NonceCounter', () => {
     // any untracked nonce expiring before the evicted one is no longer trusted either
     expect(c.use('x', 1, t + 4_000)).toBe('unknown');
   });
+
+  it('a nonce used again after it expired is queued anew: eviction skips its old place', () => {
+    const clock = new ManualClock();
+    const c = new NonceCounter({ clock, maxEntries: 2 });
+    const t = clock.now();
+    c.use('a', 1, t + 1_000);
+    clock.advance(1_000);
+    expect(c.use('a', 1, t + 10_000)).toBe('ok'); // expired entry dropped, tracked again (now the newest)
+    c.use('b', 1, t + 11_000);
+    expect(c.use('c', 1, t + 12_000)).toBe('ok'); // evicts 'a' (its new place is the front now)
+    expect(c.use('b', 1, t + 11_000)).toBe('replay');
+    expect(c.use('a', 2, t + 10_000)).toBe('unknown');
+  });
+
+  it('under sustained load with a full table, evicts in insertion order and stays at its bound', () => {
+    const clock = new ManualClock();
+    const max = 100;
+    const c = new NonceCounter({ clock, maxEntries: max });
+    const t0 = clock.now();
+    const expiry = (i: number): number => t0 + i + 1 + 300_000;
+    for (let i = 0; i < 20_000; i++) {
+      clock.advance(1);
+      expect(c.use(`n${i}`, 1, clock.now() + 300_000)).toBe('ok');
+      expect(c.size).toBeLessThanOrEqual(max);
+    }
+    // the last max nonces are tracked, the one before them is not
+    expect(c.use('n19999', 1, expiry(19_999))).toBe('replay');
+    expect(c.use(`n${20_000 - max}`, 1, expiry(20_000 - max))).toBe('replay');
+    expect(c.use(`n${20_000 - max - 1}`, 2, expiry(20_000 - max - 1))).toBe('unknown');
+  });
 });
