@@ -560,11 +560,7 @@ function credentialsFor(req: SipRequest, realm: string): string | undefined {
 
 /** The Contact value echoed in 200s: the name-addr with every param but expires. */
 function contactHeaderOf(c: ContactValue): string {
-  const params = new Map(c.params);
-  params.delete('expires');
-  return formatNameAddr(
-    c.displayName !== undefined ? { displayName: c.displayName, uri: c.uri, params, angle: true } : { uri: c.uri, params, angle: true },
-  );
+  return formatNameAddr(c, 'expires');
 }
 
 /** `next`, as the equal string the replaced binding holds, else as a copy off the request text. */

@@ -133,10 +133,12 @@ export class ParamList implements Params {
   }
 
   /** `;name=value` for each param, as formatParams writes them. */
-  format(): string {
+  /** `;name=value…` in order, leaving out the param named `skip` */
+  format(skip?: string): string {
     const kv = this.kv;
     let out = '';
     for (let i = 0; i < kv.length; i += 2) {
+      if (kv[i] === skip) continue;
       const v = kv[i + 1];
       out += v === null ? ';' + kv[i] : ';' + kv[i] + '=' + v;
     }
@@ -347,10 +349,11 @@ function scanParams(s: string, b: Uint8Array, at: number, i: number, stopAtComma
   return params;
 }
 
-export function formatParams(params: Params): string {
-  if (params instanceof ParamList) return params.format();
+/** `;name=value…` in order, leaving out the param named `skip` */
+export function formatParams(params: Params, skip?: string): string {
+  if (params instanceof ParamList) return params.format(skip);
   let out = '';
-  for (const [k, v] of params) out += v === null ? `;${k}` : `;${k}=${v}`;
+  for (const [k, v] of params) if (k !== skip) out += v === null ? `;${k}` : `;${k}=${v}`;
   return out;
 }
 
@@ -667,9 +670,10 @@ function quoteDisplayName(name: string): string {
   return `"${toByteString(name).replace(/(["\\])/g, '\\$1')}"`;
 }
 
-export function formatNameAddr(na: NameAddr): string {
+/** A name-addr with angle brackets, leaving out the param named `skipParam` (the registrar drops a Contact's expires). */
+export function formatNameAddr(na: NameAddr, skipParam?: string): string {
   const dn = na.displayName !== undefined && na.displayName !== '' ? `${quoteDisplayName(na.displayName)} ` : '';
-  return `${dn}<${na.uri}>${formatParams(na.params)}`;
+  return `${dn}<${na.uri}>${formatParams(na.params, skipParam)}`;
 }
 
 // ---------------------------------------------------------------- Contact (§20.10, RFC 5626, RFC 5627)

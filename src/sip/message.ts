@@ -51,6 +51,8 @@ export interface HeaderField {
 const NOT_PARSED = Symbol('not-parsed');
 /** tokens() of a header the message does not have */
 const NO_TOKENS: readonly string[] = Object.freeze([]);
+/** paths() of a message without Path */
+const NO_PATHS: readonly NameAddr[] = Object.freeze([]);
 
 export abstract class SipMessage {
   abstract readonly isRequest: boolean;
@@ -78,6 +80,7 @@ export abstract class SipMessage {
   private declare tCSeq: CSeq | null | undefined | typeof NOT_PARSED;
   private declare tContact: ContactList | null | undefined | typeof NOT_PARSED;
   private declare tContentLength: number | null | undefined | typeof NOT_PARSED;
+  private declare tExpires: number | null | undefined | typeof NOT_PARSED;
   /** The other typed values, by header name; created when the first is asked for. */
   private declare typed: Map<string, unknown> | null;
 
@@ -263,6 +266,7 @@ export abstract class SipMessage {
     this.tCSeq = NOT_PARSED;
     this.tContact = NOT_PARSED;
     this.tContentLength = NOT_PARSED;
+    this.tExpires = NOT_PARSED;
     this.typed = null;
   }
 
@@ -286,6 +290,9 @@ export abstract class SipMessage {
         break;
       case 'content-length':
         this.tContentLength = NOT_PARSED;
+        break;
+      case 'expires':
+        this.tExpires = NOT_PARSED;
         break;
       default:
         this.typed?.delete(n);
@@ -365,7 +372,8 @@ export abstract class SipMessage {
   }
 
   expires(): number | null | undefined {
-    return this.cached('expires', () => parseSingle(this.get('expires'), (v) => parseUint(v)));
+    if (this.tExpires === NOT_PARSED) this.tExpires = parseSingle(this.get('expires'), (v) => parseUint(v));
+    return this.tExpires;
   }
 
   minExpires(): number | null | undefined {
@@ -395,7 +403,9 @@ export abstract class SipMessage {
     return this.cached('record-route', () => this.parseAll('record-route', parseNameAddrBytes, parseNameAddr));
   }
 
-  paths(): NameAddr[] | null {
+  paths(): readonly NameAddr[] | null {
+    // usually absent: then no list and no cache entry
+    if (!this.has('path')) return NO_PATHS;
     return this.cached('path', () => this.parseAll('path', parseNameAddrBytes, parseNameAddr));
   }
 

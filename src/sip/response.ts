@@ -31,16 +31,17 @@ const STATELESS_TAG_PREFIX = newTag().slice(0, 8);
  * branch, Call-ID, From tag and CSeq.
  */
 export function statelessTag(req: SipRequest): string {
-  let h = 0x811c9dc5;
-  const mix = (s: string): void => {
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    h = Math.imul(h ^ 0xff, 0x01000193);
-  };
-  mix(req.topVia()?.branch ?? '');
-  mix(req.callId() ?? '');
-  mix(req.fromTag() ?? '');
-  mix(req.get('cseq') ?? '');
+  let h = fnv1a(0x811c9dc5, req.topVia()?.branch ?? '');
+  h = fnv1a(h, req.callId() ?? '');
+  h = fnv1a(h, req.fromTag() ?? '');
+  h = fnv1a(h, req.get('cseq') ?? '');
   return STATELESS_TAG_PREFIX + (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** FNV-1a over the string's code units, then a separator byte */
+function fnv1a(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return Math.imul(h ^ 0xff, 0x01000193);
 }
 
 export interface ResponseOptions {
