@@ -331,16 +331,9 @@ class StatelessDispatcher implements MessageDispatcher {
 
   receiveRequest(req: SipRequest, flow: Flow): void {
     const core = this.core;
-    this.core.dispatchRequest(req, {
-      request: req,
-      flow,
-      respond(res: SipResponse) {
-        core.sendResponse(res, flow);
-      },
-      respondStateless(res: SipResponse) {
-        core.sendResponse(res, flow);
-      },
-    });
+    // without transactions every response is stateless
+    const respond = (res: SipResponse): void => void core.sendResponse(res, flow);
+    this.core.dispatchRequest(req, { request: req, flow, respond, respondStateless: respond });
   }
 
   receiveResponse(res: SipResponse, flow: Flow): void {

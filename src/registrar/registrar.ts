@@ -429,8 +429,7 @@ export class Registrar implements RequestHandler {
       headers.push(['Require', 'outbound']);
       if (u.direct) headers.push(['Flow-Timer', String(this.flowTimer)]);
     }
-    // RFC 3327 §5.3: the stored Path is echoed, in order.
-    for (const p of u.path) headers.push(['Path', p]);
+    pushPath(headers, u.path);
     // RFC 3261 §10.3 step 8: the 200 lists every current binding. It is built
     // now (this request's result) and sent from the commit callback above,
     // which the store never runs synchronously.
@@ -464,8 +463,7 @@ export class Registrar implements RequestHandler {
       if (b.expiresAt <= now || now - b.updatedAt > this.retransmissionWindowMs) return false;
       if (b.callId !== req.callId() || b.cseq !== req.cseq()?.seq || b.received !== hostPort(tx.flow.remoteAddress, tx.flow.remotePort)) return false;
       const headers: Headers = [];
-      // RFC 3327 §5.3: the Path is echoed, as in the first 200
-      for (const p of req.getAll('path')) headers.push(['Path', p]);
+      pushPath(headers, req.getAll('path'));
       this.metrics?.answeredAgain?.();
       tx.respondStateless(this.ok(req, aor, now, headers, true));
       return true;
@@ -556,6 +554,11 @@ function credentialsFor(req: SipRequest, realm: string): string | undefined {
   if (all.length < 2) return all[0];
   for (const v of all) if (parseDigestParams(v)?.get('realm') === realm) return v;
   return all[0];
+}
+
+/** RFC 3327 §5.3: the REGISTER's Path is echoed in its 200, in order. */
+function pushPath(headers: Headers, path: readonly string[]): void {
+  for (const p of path) headers.push(['Path', p]);
 }
 
 /** The Contact value echoed in 200s: the name-addr with every param but expires. */

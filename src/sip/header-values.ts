@@ -132,8 +132,7 @@ export class ParamList implements Params {
     return this.entries();
   }
 
-  /** `;name=value` for each param, as formatParams writes them. */
-  /** `;name=value…` in order, leaving out the param named `skip` */
+  /** `;name=value` for each param in order, as formatParams writes them, leaving out the param named `skip` */
   format(skip?: string): string {
     const kv = this.kv;
     let out = '';
