@@ -321,8 +321,7 @@ export function stampVia(req: SipRequest, flow: Flow): void {
     via.params.set('rport', String(flow.remotePort));
     via.rport = flow.remotePort;
   }
-  req.shift('via');
-  req.prepend('via', formatVia(via));
+  req.replaceTopVia(via, formatVia(via));
 }
 
 /** Until the transaction layer is wired in: requests are handed over with a transaction-less responder. */

@@ -319,6 +319,19 @@ export abstract class SipMessage {
     if (other.tVia !== NOT_PARSED && other.tVia !== null) this.tVia = other.tVia;
   }
 
+  /**
+   * Rewrites the topmost Via value as `text`, the formatted form of `via`
+   * after the caller changed that parsed value (vias()[0]) in place, e.g.
+   * received and rport (§18.2.1). The parsed Vias are kept: nothing is
+   * parsed again.
+   */
+  replaceTopVia(via: Via, text: string): void {
+    const parsed = this.tVia;
+    this.shift('via');
+    this.prepend('via', text);
+    if (parsed !== NOT_PARSED && parsed !== null && parsed[0] === via) this.tVia = parsed;
+  }
+
   /** All Via values, topmost first; null when any is malformed. */
   vias(): Via[] | null {
     if (this.tVia === NOT_PARSED) this.tVia = this.parseAll('via', parseViaBytes, parseVia);
