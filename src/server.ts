@@ -119,6 +119,8 @@ export class Server {
       detectMergedRequests: false,
       // completed UDP non-INVITE transactions (every REGISTER) wait out Timer J as bytes, not objects
       compactCompleted: true,
+      // the registrar answers most REGISTERs statelessly (§8.2.7): their transactions are created only when needed
+      deferredMethods: ['REGISTER'],
       logger: log,
     });
     core.useDispatcher(layer);

@@ -27,6 +27,12 @@ export interface ServerTx {
   respond(res: SipResponse): void;
   /** A final response the handler would give again to a retransmission (see ServerTransaction.respondStateless). */
   respondStateless(res: SipResponse): void;
+  /**
+   * The handler answers, if at all, with respondStateless() and recognises
+   * retransmissions itself: no transaction need be kept for the request
+   * (ServerTransaction.keepNoState).
+   */
+  keepNoState?(): void;
 }
 
 export interface RequestHandler {

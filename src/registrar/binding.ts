@@ -50,6 +50,12 @@ export interface Binding {
    * retransmission of that REGISTER is recognised
    */
   readonly branch?: string | undefined;
+  /**
+   * in memory only: true from the update that wrote this binding with its
+   * branch until that update's commit, while its 200 is not sent yet: a
+   * retransmission meanwhile is absorbed (registrar.ts)
+   */
+  pending?: boolean;
 }
 
 /** The binding key of RFC 5626 §6 (see the file note). */

@@ -24,15 +24,18 @@
  *    lets a registrar store it even without `Supported: path`).
  *  - an Outbound registration through an edge proxy (Path with `;ob`) is not
  *    bound to one of our flows: the edge proxy keeps the flow.
- *  - the 200 of a REGISTER that only adds or refreshes bindings, without
- *    Outbound, ends its transaction as soon as it is sent (respondStateless,
- *    §8.2.7): over UDP nothing waits 32 s in Completed for each REGISTER.
- *    The bindings it wrote carry its branch; a retransmission of it (same
- *    branch, Call-ID, CSeq and source, within Timer F) gets the 200 again,
- *    listing the bindings as they are then, before authentication — as a
- *    transaction in Completed would have answered it, and it repeats a nonce
- *    count that would now count as a replay. Anything else (removals, `*`,
- *    Outbound, failures) keeps the RFC 3261 §17.2.2 wait.
+ *  - a REGISTER that only adds or refreshes bindings, without Outbound, is
+ *    answered as a stateless UAS would (respondStateless, §8.2.7) and keeps
+ *    no transaction at all (keepNoState: the server's layer creates none,
+ *    transaction/deferred-nist.ts): over UDP nothing waits 32 s in
+ *    Completed for each REGISTER. The bindings it wrote carry its branch; a
+ *    retransmission of it (same branch, Call-ID, CSeq and source, within
+ *    Timer F) is absorbed while the commit of the first copy is pending (as
+ *    Trying would), and afterwards gets the 200 again, listing the bindings
+ *    as they are then, before authentication — as a transaction in
+ *    Completed would have answered it, and it repeats a nonce count that
+ *    would now count as a replay. Anything else (removals, `*`, Outbound,
+ *    failures) keeps the RFC 3261 §17.2.2 transaction and its wait.
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -66,7 +69,7 @@ export interface RegistrarMetrics {
   unregistered(count: number, cause: UnregistrationCause): void;
   /** a REGISTER answered with an error */
   failed(code: RegistrarErrorCode, status: number): void;
-  /** a retransmission of a REGISTER whose 200 ended its transaction, answered again (§8.2.7) */
+  /** a retransmission of a REGISTER answered statelessly, recognised by its bindings: answered again (§8.2.7), or absorbed before the first copy's commit */
   answeredAgain?(): void;
 }
 
@@ -396,7 +399,13 @@ export class Registrar implements RequestHandler {
     // an expired binding that a contact registers again is replaced, not counted as removed
     const expired = u.expired.length ? u.expired.filter((b) => !u.upserts.some((x) => x.key === b.key)) : u.expired;
     let res: SipResponse | undefined;
+    if (u.stateless) {
+      // §8.2.7: no transaction waits for the commit; a retransmission meanwhile is absorbed here
+      tx.keepNoState?.();
+      for (const b of u.upserts) b.pending = true;
+    }
     this.store.apply(aor, u.upserts, expired.length ? [...expired, ...u.removed] : u.removed, (err) => {
+      if (u.stateless) for (const b of u.upserts) b.pending = false;
       if (err || !res) {
         this.reject(req, tx, { code: 'SB_ERR_REG_STORE_FAILED', log: { err: err?.message, aor } });
         return;
@@ -462,9 +471,14 @@ export class Registrar implements RequestHandler {
       if (b.branch !== branch) continue;
       if (b.expiresAt <= now || now - b.updatedAt > this.retransmissionWindowMs) return false;
       if (b.callId !== req.callId() || b.cseq !== req.cseq()?.seq || b.received !== hostPort(tx.flow.remoteAddress, tx.flow.remotePort)) return false;
+      this.metrics?.answeredAgain?.();
+      // §17.2.2 Trying: before the first copy's 200 (its commit is pending) a retransmission is absorbed
+      if (b.pending === true) {
+        tx.keepNoState?.();
+        return true;
+      }
       const headers: Headers = [];
       pushPath(headers, req.getAll('path'));
-      this.metrics?.answeredAgain?.();
       tx.respondStateless(this.ok(req, aor, now, headers, true));
       return true;
     }

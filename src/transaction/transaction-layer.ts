@@ -22,6 +22,11 @@
  *   `user.onAck(ack, flow, inviteTx)`: one matching an INVITE server
  *   transaction in Accepted (RFC 6026 §7.1) with `inviteTx`, and one
  *   matching nothing (the ACK for a 2xx has its own branch) without.
+ * - For the non-INVITE methods in `deferredMethods` (the server: REGISTER)
+ *   the TU gets a DeferredServerTransaction (deferred-nist.ts): the real
+ *   transaction is created only when the TU needs one (respond(), or no
+ *   answer by the time onRequest returns); a final response given with
+ *   respondStateless() (§8.2.7) never creates one.
  * - Responses matching no client transaction go to `user.onStrayResponse`
  *   (RFC 6026 §7.3 leaves what to do with them to the core).
  * - A client transaction's TU hears every response through `onResponse`,
@@ -86,6 +91,7 @@ import { InviteClientTransaction } from './ict.js';
 import { InviteServerTransaction } from './ist.js';
 import { NonInviteClientTransaction } from './nict.js';
 import { NonInviteServerTransaction } from './nist.js';
+import { DeferredServerTransaction } from './deferred-nist.js';
 import { TimerQueues } from './timer-queue.js';
 import { CompletedNonInviteCache, type CompletedHit } from './completed-cache.js';
 import { DEFAULT_TIMER_BASE, timerValues, type TimerValues } from './timers.js';
@@ -142,6 +148,12 @@ export interface TransactionLayerOptions {
    * objects (default false; the server turns it on)
    */
   compactCompleted?: boolean;
+  /**
+   * non-INVITE methods whose transaction is created only once it has state
+   * to keep (deferred-nist.ts): a request the TU answers with
+   * respondStateless() never gets one (default none; the server: REGISTER)
+   */
+  deferredMethods?: readonly string[];
   sendResponse: ResponseSender;
   sendRequest: RequestSender;
   user: TransactionUser;
@@ -220,6 +232,7 @@ export class TransactionLayer {
   private readonly maxTransactions: number;
   private readonly retryAfter: number;
   private readonly detectMerged: boolean;
+  private readonly deferred: ReadonlySet<string>;
   /** true while requests are being refused over the cap (one warning per episode) */
   private overCap = false;
   readonly reliableValues: TimerValues;
@@ -240,6 +253,7 @@ export class TransactionLayer {
     this.maxTransactions = opts.maxTransactions ?? DEFAULT_MAX_TRANSACTIONS;
     this.retryAfter = opts.retryAfter ?? 5;
     this.detectMerged = opts.detectMergedRequests ?? true;
+    this.deferred = new Set((opts.deferredMethods ?? []).filter((m) => m !== 'INVITE' && m !== 'ACK' && m !== 'CANCEL'));
     this.completed = opts.compactCompleted ? new CompletedNonInviteCache(opts.clock, this.unreliableValues.J) : undefined;
     const reliable = this.reliableValues;
     const unreliable = this.unreliableValues;
@@ -354,6 +368,18 @@ export class TransactionLayer {
           if (seen >= MAX_CHAIN) mergeCallId = undefined;
         }
       }
+    }
+
+    if (cookie && mergeCallId === undefined && this.deferred.has(method)) {
+      // created only when it has state to keep (deferred-nist.ts)
+      const branch = key;
+      const d = new DeferredServerTransaction(this.host, key, req, flow, () => this.addServer(req, flow, detached(branch), via, true) as NonInviteServerTransaction);
+      try {
+        this.user.onRequest(req, d);
+      } finally {
+        d.settle();
+      }
+      return;
     }
 
     const created = this.addServer(req, flow, detached(key), via, cookie);

@@ -70,6 +70,15 @@ export interface ServerTransaction {
    * transaction treats this as respond().
    */
   respondStateless(res: SipResponse): void;
+  /**
+   * The TU answers this request, if at all, with respondStateless(), and
+   * recognises its retransmissions itself (§8.2.7): one that absorbs a
+   * retransmission of a request still being processed says so too. A
+   * transaction the layer deferred (deferred-nist.ts) is then never
+   * created unless the TU calls respond() after all; for every other
+   * transaction this changes nothing.
+   */
+  keepNoState(): void;
   /** The response sender found, after returning true, that the bytes could not be sent. */
   reportTransportError(): void;
 }
@@ -420,6 +429,9 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   respondStateless(res: SipResponse): void {
     this.respond(res);
   }
+
+  /** A created transaction absorbs retransmissions until its final response: nothing to do. */
+  keepNoState(): void {}
   /** A request that matched this transaction: a retransmission, or an ACK for an INVITE transaction. */
   abstract receiveRequest(req: SipRequest): void;
 

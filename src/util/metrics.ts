@@ -115,7 +115,7 @@ export class Metrics {
 
   readonly registerRetransmissions = new Counter({
     name: 'switchboard_register_retransmissions_total',
-    help: 'REGISTER retransmissions the registrar answered again from the bindings they wrote (their 200 had ended the transaction)',
+    help: 'REGISTER retransmissions the registrar recognised by the bindings they wrote, with no transaction kept for them: answered again, or absorbed while the first copy awaited its commit',
     registers: [this.registry],
   });
 

@@ -78,6 +78,43 @@ describe('Registrar: the 200 of an add or refresh ends its transaction (§8.2.7)
     expect(h.metrics.answered).toBe(0);
   });
 
+  it('says it keeps no transaction state for the REGISTER it will answer statelessly', async () => {
+    const h = harness();
+    const tx = h.deliver(registerText({ vias: [VIA] }));
+    expect(tx.keptNoState).toBe(1);
+    await turn();
+    expect(tx.stateless).toEqual([true]);
+  });
+
+  it('a retransmission before the first copy\'s commit is absorbed (§17.2.2 Trying): no answer, nothing written; the 200 follows the commit', async () => {
+    const h = harness();
+    const text = registerText({ vias: [VIA], cseq: 7 });
+    const first = h.deliver(text);
+    const copy = h.deliver(text);
+    // neither is answered before the binding is on disk
+    expect(first.responses).toHaveLength(0);
+    expect(copy.responses).toHaveLength(0);
+    expect(copy.keptNoState).toBe(1);
+    await turn();
+    expect(first.responses.map((r) => r.status)).toEqual([200]);
+    expect(copy.responses).toHaveLength(0);
+    expect(h.rows()).toHaveLength(1);
+    expect(h.metrics.registrations).toBe(1);
+    expect(h.metrics.failures).toEqual([]);
+    expect(h.metrics.answered).toBe(1);
+    // after the commit a retransmission is answered again from the bindings
+    const later = await exchange(h, text);
+    expect(later.res.status).toBe(200);
+    expect(later.res.toTag()).toBe(first.responses[0]!.toTag());
+  });
+
+  it('a REGISTER that keeps the wait (a removal) does not say keepNoState: its transaction absorbs the copies', async () => {
+    const h = harness();
+    await exchange(h, registerText({ cseq: 1 }));
+    const removal = h.deliver(registerText({ cseq: 2, expires: 0 }));
+    expect(removal.keptNoState).toBe(0);
+  });
+
   it('is not recognised after Timer F (64·T1): the request is processed, and refused as out of order', async () => {
     const h = harness();
     const text = registerText({ vias: [VIA], cseq: 7 });

@@ -102,6 +102,11 @@ export class RecordingTx implements ServerTx {
     this.responses.push(res);
     this.stateless.push(true);
   }
+  /** times the registrar said it keeps no transaction state for this request */
+  keptNoState = 0;
+  keepNoState(): void {
+    this.keptNoState++;
+  }
   get last(): SipResponse | undefined {
     return this.responses[this.responses.length - 1];
   }
