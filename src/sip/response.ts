@@ -35,8 +35,11 @@ export function statelessTag(req: SipRequest): string {
   h = fnv1a(h, req.callId() ?? '');
   h = fnv1a(h, req.fromTag() ?? '');
   h = fnv1a(h, req.get('cseq') ?? '');
-  return STATELESS_TAG_PREFIX + (h >>> 0).toString(16).padStart(8, '0');
+  return STATELESS_TAG_PREFIX + HEX[(h >>> 24) & 0xff]! + HEX[(h >>> 16) & 0xff]! + HEX[(h >>> 8) & 0xff]! + HEX[h & 0xff]!;
 }
+
+/** two hex digits per byte value: a uint32 above 2^30 is a heap number, whose toString(16) takes V8's slow double path */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** FNV-1a over the string's code units, then a separator byte */
 function fnv1a(h: number, s: string): number {

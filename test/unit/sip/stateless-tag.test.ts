@@ -28,6 +28,23 @@ describe('statelessTag (§8.2.7: the same tag for the same request)', () => {
     expect(createResponse(req(), 200, { toTag: statelessTag(req()) }).toTag()).toBe(statelessTag(req()));
   });
 
+  it('ends with the 32-bit FNV-1a hash of branch, Call-ID, From tag and CSeq as 8 hex digits (high bit set or not)', () => {
+    const fnv = (h: number, s: string): number => {
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+      return Math.imul(h ^ 0xff, 0x01000193);
+    };
+    const seen = new Set<boolean>();
+    for (let i = 0; i < 64; i++) {
+      const o = { branch: `z9hG4bK-${i}`, callId: `call-${i}`, fromTag: `t${i}`, cseq: `${i + 1} REGISTER` };
+      let h = 0x811c9dc5;
+      for (const part of [o.branch, o.callId, o.fromTag, o.cseq]) h = fnv(h, part);
+      expect(statelessTag(req(o)).slice(8)).toBe((h >>> 0).toString(16).padStart(8, '0'));
+      seen.add(h >>> 0 >= 0x80000000);
+    }
+    // both halves of the range came up
+    expect(seen.size).toBe(2);
+  });
+
   it('differs when the branch, Call-ID, From tag or CSeq differs', () => {
     const base = statelessTag(req());
     for (const o of [{ branch: 'z9hG4bK-b' }, { callId: 'c2' }, { fromTag: 'f2' }, { cseq: '2 REGISTER' }]) {
