@@ -14,15 +14,17 @@ export function serialize(msg: AnyMessage): Buffer {
   const raw = msg.raw;
   // The start line and headers are written as one latin1 string: untouched lines as slices
   // of the text they were parsed from (byte for byte what arrived; adjacent ones in one
-  // slice), the others formatted. One write and one body copy fill the output.
+  // slice), the others formatted. The pieces are joined once (one flat string, where `+=`
+  // would build a tree of cons strings that the write then flattens); one write and one
+  // body copy fill the output.
   const head = raw === null ? null : (msg.rawHead ?? raw.toString('latin1'));
-  let text = '';
+  const parts: string[] = [];
   let runStart = -1;
   let runEnd = -1;
   if (head !== null && msg.startLineStart >= 0) {
     runStart = msg.startLineStart;
     runEnd = msg.startLineEnd;
-  } else text = msg.startLine() + '\r\n';
+  } else parts.push(msg.startLine(), '\r\n');
 
   const body = msg.body;
   const bodyLength = body.length;
@@ -30,39 +32,47 @@ export function serialize(msg: AnyMessage): Buffer {
   const hs = msg.headers;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i]!;
-    let line: string | undefined;
+    let formatted = false;
     if (h.name === 'content-length') {
       // keep the original line when it is right, rewrite it otherwise; only one is written
       if (wroteLength) continue;
       wroteLength = true;
-      if (head === null || h.start < 0 || numberOf(h.value) !== bodyLength) line = `Content-Length: ${bodyLength}\r\n`;
-    } else if (head === null || h.start < 0) line = `${h.writtenName ?? canonicalHeaderName(h.name)}: ${h.value}\r\n`;
-    if (line === undefined) {
+      formatted = head === null || h.start < 0 || numberOf(h.value) !== bodyLength;
+    } else formatted = head === null || h.start < 0;
+    if (!formatted) {
       // an untouched line: extends the run when adjacent in raw
       if (runStart >= 0 && runEnd === h.start) runEnd = h.end;
       else {
-        if (runStart >= 0) text += head!.slice(runStart, runEnd);
+        if (runStart >= 0) parts.push(head!.slice(runStart, runEnd));
         runStart = h.start;
         runEnd = h.end;
       }
-    } else {
-      if (runStart >= 0) text += head!.slice(runStart, runEnd);
-      runStart = -1;
-      text += line;
+      continue;
     }
+    if (runStart >= 0) parts.push(head!.slice(runStart, runEnd));
+    runStart = -1;
+    if (h.name === 'content-length') parts.push(contentLengthLine(bodyLength));
+    else parts.push(h.writtenName ?? canonicalHeaderName(h.name), ': ', h.value, '\r\n');
   }
   if (!wroteLength) {
-    if (runStart >= 0) text += head!.slice(runStart, runEnd);
+    if (runStart >= 0) parts.push(head!.slice(runStart, runEnd));
     runStart = -1;
-    text += `Content-Length: ${bodyLength}\r\n`;
+    parts.push(contentLengthLine(bodyLength));
   }
-  if (runStart >= 0) text += head!.slice(runStart, runEnd);
-  text += '\r\n';
+  if (runStart >= 0) parts.push(head!.slice(runStart, runEnd));
+  parts.push('\r\n');
+  const text = parts.join('');
 
   const out = Buffer.allocUnsafe(text.length + bodyLength);
   out.write(text, 0, 'latin1');
   if (bodyLength) out.set(body, text.length);
   return out;
+}
+
+const NO_BODY_LENGTH = 'Content-Length: 0\r\n';
+
+function contentLengthLine(n: number): string {
+  return n === 0 ? NO_BODY_LENGTH : `Content-Length: ${n}\r\n`;
 }
 
 /** Number(v), without the runtime conversion call for the usual value of up to 15 digits (exact then). */
