@@ -24,7 +24,8 @@
  * (/proc/self/task: the main thread alone) and the whole process's (the
  * writer thread and V8's helpers as well).
  *
- * DIST may point at another build directory (default ../dist).
+ * DIST may point at another build directory (default ../dist); COMMIT_WINDOW
+ * sets --commit-window (ms, default that of the server).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +54,7 @@ const server = new Server({
   domains: ['example.test'],
   auth: false,
   logLevel: 'warn',
+  ...(process.env.COMMIT_WINDOW !== undefined ? { commitWindowMs: Number(process.env.COMMIT_WINDOW) } : {}),
 });
 await server.start();
 const udp = server.core.transport('UDP');

@@ -364,7 +364,7 @@ log "  network namespace: $([ "${SB_IN_NETNS:-}" = 1 ] && echo 'private, lo only
 log "  users: $USERS (user0..user$((USERS - 1)), password pw<N>, one Contact each); steps of ${HOLD} s after a ${WARM_SECS} s warm-up at ${WARM_RATE}/s; servers interleaved at each rate"
 log "  SIPp: -buff_size 4194304, one UDP socket, -l 3 s of calls, retransmissions T1 500 ms (max 5)"
 log "  UDP receive buffer asked by both servers: $RECVBUF bytes (Switchboard --udp-recv-buffer; Kamailio -b, the ceiling of its SO_RCVBUF probing); the kernel doubles it"
-[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, written by a worker thread, group commit every --commit-window ms (default 10), each 200 sent after the commit holding its binding); --log-level warn$([[ ,$MODES, == *,auth,* ]] && echo '; auth: --digest-algorithms md5 (SIPp reads only the first challenge)')"
+[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, written by a worker thread, group commit every --commit-window ms (default 3), each 200 sent after the commit holding its binding); --log-level warn$([[ ,$MODES, == *,auth,* ]] && echo '; auth: --digest-algorithms md5 (SIPp reads only the first challenge)')"
 [[ ,$SERVERS, == *,kam,* ]] && log "  Kamailio: scripts/kamailio-registrar.cfg, 2 UDP workers (-n 2), stateless (sl), usrloc in memory (db_mode 0); auth: auth_db + db_sqlite subscriber table, HA1 stored (calculate_ha1 0), qop=auth, no nonce-count tracking"
 
 node "$BENCH/make-users.mjs" --dist "$DIST" --count "$USERS" --domain "$DOMAIN" \

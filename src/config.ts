@@ -78,7 +78,7 @@ export const DEFAULTS: Config = {
   maxConnections: 10_000,
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
-  commitWindowMs: 10,
+  commitWindowMs: 3,
   // a completed UDP REGISTER waits out Timer J (32 s) in the compact cache, about 110 B of heap and
   // its response outside it: 1,000,000 ≈ 500 MB, room for 31,000 REGISTER/s over UDP
   maxTransactions: 1_000_000,
