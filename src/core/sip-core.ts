@@ -25,8 +25,8 @@ export interface ServerTx {
   readonly request: SipRequest;
   readonly flow: Flow;
   respond(res: SipResponse): void;
-  /** A final response the handler would give again to a retransmission (see ServerTransaction.respondStateless). */
-  respondStateless(res: SipResponse): void;
+  /** A final response the handler would give again to a retransmission, `bytes` its serialization when written early (see ServerTransaction.respondStateless). */
+  respondStateless(res: SipResponse, bytes?: Buffer): void;
   /**
    * The handler answers, if at all, with respondStateless() and recognises
    * retransmissions itself: no transaction need be kept for the request
@@ -337,7 +337,7 @@ class StatelessDispatcher implements MessageDispatcher {
   receiveRequest(req: SipRequest, flow: Flow): void {
     const core = this.core;
     // without transactions every response is stateless
-    const respond = (res: SipResponse): void => void core.sendResponse(res, flow);
+    const respond = (res: SipResponse, bytes?: Buffer): void => void core.sendResponse(res, flow, bytes);
     this.core.dispatchRequest(req, { request: req, flow, respond, respondStateless: respond });
   }
 

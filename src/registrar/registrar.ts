@@ -43,6 +43,7 @@ import { ERROR_CODES, type ErrorCode } from '../util/errors.js';
 import { detached } from '../util/strings.js';
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { createResponse, statelessTag } from '../sip/response.js';
+import { serialize } from '../sip/serializer.js';
 import { formatNameAddr, type ContactValue } from '../sip/header-values.js';
 import { isSipUri, parseUri, unescapeUri, uriEquals, type Uri } from '../sip/uri.js';
 import type { RequestHandler, ServerTx } from '../core/sip-core.js';
@@ -401,6 +402,7 @@ export class Registrar implements RequestHandler {
     // an expired binding that a contact registers again is replaced, not counted as removed
     const expired = u.expired.length ? u.expired.filter((b) => !u.upserts.some((x) => x.key === b.key)) : u.expired;
     let res: SipResponse | undefined;
+    let bytes: Buffer | undefined;
     if (u.stateless) {
       // §8.2.7: no transaction waits for the commit; a retransmission meanwhile is absorbed here
       tx.keepNoState?.();
@@ -412,7 +414,7 @@ export class Registrar implements RequestHandler {
         this.reject(req, tx, { code: 'SB_ERR_REG_STORE_FAILED', log: { err: err?.message, aor } });
         return;
       }
-      if (u.stateless) tx.respondStateless(res);
+      if (u.stateless) tx.respondStateless(res, bytes);
       else tx.respond(res);
       const refreshed = u.upserts.length - added;
       if (u.upserts.length) this.metrics?.registered(u.upserts.length);
@@ -445,6 +447,8 @@ export class Registrar implements RequestHandler {
     // now (this request's result) and sent from the commit callback above,
     // which the store never runs synchronously.
     res = this.ok(req, aor, now, headers, u.stateless);
+    // written now, while the request's text it copies is in the CPU cache (ServerTransaction.respondStateless)
+    bytes = u.stateless ? serialize(res) : undefined;
     // the commit takes up to a commit window: what was parsed of the request (Contact, To, From,
     // CSeq…) need not be kept alive through it (the 200 keeps the Vias it routes by)
     req.releaseParsed();

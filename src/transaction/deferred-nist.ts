@@ -61,16 +61,20 @@ export class DeferredServerTransaction implements ServerTransaction {
     this.transaction().respond(res);
   }
 
-  respondStateless(res: SipResponse): void {
-    if (this.tx !== undefined || res.status < 200 || this.answered) {
+  respondStateless(res: SipResponse, bytes?: Buffer): void {
+    if (this.answered) {
+      this.host.counters.responsesDiscarded++;
+      return;
+    }
+    if (this.tx !== undefined || res.status < 200) {
       // a provisional response is an ordinary one (it needs the transaction to resend it)
-      this.respond(res);
+      this.transaction().respondStateless(res, bytes);
       return;
     }
     this.answered = true;
     // §8.2.7: as a stateless UAS, nothing is kept; a retransmission is the TU's to recognise
     if (!this.flow.reliable) this.host.counters.endedStateless++;
-    if (!this.host.sendResponse(res, serialize(res), this.flow, this)) this.reportTransportError();
+    if (!this.host.sendResponse(res, bytes ?? serialize(res), this.flow, this)) this.reportTransportError();
   }
 
   keepNoState(): void {

@@ -74,10 +74,14 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     this.fire(res.status < 200 ? '1xx from TU' : '200-699 from TU', res);
   }
 
-  override respondStateless(res: SipResponse): void {
+  private respondWith(res: SipResponse, bytes: Buffer | undefined): void {
+    this.fire(res.status < 200 ? '1xx from TU' : '200-699 from TU', res, bytes);
+  }
+
+  override respondStateless(res: SipResponse, bytes?: Buffer): void {
     // only a final response accepted in this state ends the transaction early
     if (res.status >= 200 && (this.state === 'trying' || this.state === 'proceeding')) this.stateless = true;
-    this.respond(res);
+    this.respondWith(res, bytes);
   }
 
   receiveRequest(_req: SipRequest): void {
@@ -98,7 +102,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     if (this.state === 'trying' || this.state === 'proceeding') this.startStateTimer('Abandon', this.timerValues.F);
   }
 
-  private fire(event: NistEvent, res: SipResponse | undefined): void {
+  private fire(event: NistEvent, res: SipResponse | undefined, bytes?: Buffer): void {
     const t = NIST_TABLE[this.state][event];
     if (t === undefined) {
       if (res !== undefined) this.host.counters.responsesDiscarded++;
@@ -108,7 +112,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
     this.state = t.to;
     switch (t.action) {
       case 'send response':
-        if (!this.sendResponse(res!)) this.sendFailed = true;
+        if (!this.sendResponse(res!, bytes)) this.sendFailed = true;
         break;
       case 'resend response':
         if (!this.resendResponse()) this.sendFailed = true;

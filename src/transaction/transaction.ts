@@ -68,8 +68,14 @@ export interface ServerTransaction {
    * TU must recognise it (the registrar does, by its bindings). While the
    * TU has not answered, retransmissions are still absorbed. An INVITE
    * transaction treats this as respond().
+   *
+   * `bytes`, when given, are the response as serialize(res) wrote it: a TU
+   * that answers only later (after a commit) writes it at once, while the
+   * request's text it copies is still in the CPU's cache (reading it back
+   * milliseconds later was most of the serializer's cost). The response
+   * must not change after that.
    */
-  respondStateless(res: SipResponse): void;
+  respondStateless(res: SipResponse, bytes?: Buffer): void;
   /**
    * The TU answers this request, if at all, with respondStateless(), and
    * recognises its retransmissions itself (§8.2.7): one that absorbs a
@@ -426,7 +432,7 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
 
   abstract respond(res: SipResponse): void;
 
-  respondStateless(res: SipResponse): void {
+  respondStateless(res: SipResponse, _bytes?: Buffer): void {
     this.respond(res);
   }
 
@@ -436,8 +442,8 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   abstract receiveRequest(req: SipRequest): void;
 
   /** Serializes and sends a response from the TU, keeping it for retransmission; false on a transport error. */
-  protected sendResponse(res: SipResponse): boolean {
-    const bytes = serialize(res);
+  /** `bytes`: the response as serialize(res) already wrote it (respondStateless) */
+  protected sendResponse(res: SipResponse, bytes: Buffer = serialize(res)): boolean {
     this.last = res;
     this.lastBytes = bytes;
     // a final response: from now on the request only matches retransmissions (by key),

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDigestParams } from '../../../src/auth/digest-params.js';
 import type { SipResponse } from '../../../src/sip/message.js';
+import { serialize } from '../../../src/sip/serializer.js';
 import { authorization, fakeFlow, harness, registerText, turn } from './support.js';
 
 const AOR = 'sip:alice@example.com';
@@ -84,6 +85,14 @@ describe('Registrar: the 200 of an add or refresh ends its transaction (§8.2.7)
     expect(tx.keptNoState).toBe(1);
     await turn();
     expect(tx.stateless).toEqual([true]);
+  });
+
+  it('hands over the 200 serialized before the commit wait, byte for byte what the response serializes to', async () => {
+    const h = harness();
+    const tx = h.deliver(registerText({ vias: [VIA] }));
+    await turn();
+    expect(tx.early[0]).toBeInstanceOf(Buffer);
+    expect(tx.early[0]!.equals(serialize(tx.responses[0]!))).toBe(true);
   });
 
   it('a retransmission before the first copy\'s commit is absorbed (§17.2.2 Trying): no answer, nothing written; the 200 follows the commit', async () => {

@@ -98,9 +98,12 @@ export class RecordingTx implements ServerTx {
     this.responses.push(res);
     this.stateless.push(false);
   }
-  respondStateless(res: SipResponse): void {
+  /** for each response, the bytes the registrar serialized it to ahead of sending, if it did */
+  readonly early: Array<Buffer | undefined> = [];
+  respondStateless(res: SipResponse, bytes?: Buffer): void {
     this.responses.push(res);
     this.stateless.push(true);
+    this.early.push(bytes);
   }
   /** times the registrar said it keeps no transaction state for this request */
   keptNoState = 0;

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createResponse } from '../../../src/sip/response.js';
+import { serialize } from '../../../src/sip/serializer.js';
 import type { TransportProtocol } from '../../../src/transport/transport.js';
 import { harness, request, type Harness } from './harness.js';
 
@@ -116,6 +117,29 @@ describe('deferred non-INVITE server transaction', () => {
     expect(flow.startLines).toEqual(['SIP/2.0 200 OK']);
     expect(h.layer.stats().responsesDiscarded).toBe(2);
     expect(h.layer.size).toBe(0);
+  });
+
+  it('sends the bytes the TU serialized early, as given', () => {
+    const { h, flow, req } = setup();
+    h.onRequest = (_r, tx) => tx.keepNoState();
+    h.layer.receiveRequest(req, flow);
+    const res = createResponse(req, 200);
+    const bytes = serialize(res);
+    h.rec.requests[0]!.tx.respondStateless(res, bytes);
+    expect(flow.sent).toHaveLength(1);
+    expect(flow.sent[0]).toBe(bytes);
+  });
+
+  it('a final respondStateless after a provisional one ends the transaction it made, on sending', () => {
+    const { h, flow, req } = setup();
+    h.onRequest = (r, tx) => tx.respondStateless(createResponse(r, 100));
+    h.layer.receiveRequest(req, flow);
+    const tx = h.rec.requests[0]!.tx;
+    const bytes = serialize(createResponse(req, 200));
+    tx.respondStateless(createResponse(req, 200), bytes);
+    expect(tx.state).toBe('terminated');
+    expect(flow.sent[1]).toBe(bytes);
+    expect(h.layer.stats()).toMatchObject({ serverCreated: 1, endedStateless: 1 });
   });
 
   it('a failed stateless send reaches the TU as a transport error', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createResponse } from '../../../src/sip/response.js';
+import { serialize } from '../../../src/sip/serializer.js';
 import type { SipRequest } from '../../../src/sip/message.js';
 import { NIST_TABLE, type NistEvent, type NistState } from '../../../src/transaction/nist.js';
 import type { ServerTransaction } from '../../../src/transaction/transaction-layer.js';
@@ -209,6 +210,14 @@ describe('non-INVITE server transaction: a final response the TU gives again (re
     s.h.layer.receiveRequest(s.req, s.flow);
     expect(s.h.rec.requests).toHaveLength(2);
     expect(s.h.layer.stats().retransmissionsAbsorbed).toBe(0);
+  });
+
+  it('sends the bytes the TU serialized early, as given', () => {
+    const s = setup('UDP');
+    const bytes = serialize(createResponse(s.req, 200));
+    s.tx.respondStateless(createResponse(s.req, 200), bytes);
+    expect(s.flow.sent).toHaveLength(1);
+    expect(s.flow.sent[0]).toBe(bytes);
   });
 
   it('until the TU answers, retransmissions are absorbed as before', () => {
