@@ -72,23 +72,15 @@ export function prepareBatch(db: Database): (rows: BatchRow[]) => void {
 export type FlatBatch = Array<string | number | null>;
 
 export function flatten(rows: BatchRow[]): FlatBatch {
-  // sized once: an array grown by push through hundreds of rows copies itself over and over
-  let n = 0;
-  for (const r of rows) n += r.op === 'upsert' ? 17 : r.op === 'remove' ? 3 : 2;
-  const out: FlatBatch = new Array<string | number | null>(n);
-  let i = 0;
+  // grown by push, not sized with new Array(n): structured cloning takes its fast path only for a
+  // packed array, and a pre-sized one is holey (cloned element by element through property lookups)
+  const out: FlatBatch = [];
   for (const r of rows) {
     if (r.op === 'upsert') {
-      out[i++] = 'u';
-      for (const v of r.params) out[i++] = v;
-    } else if (r.op === 'remove') {
-      out[i++] = 'r';
-      out[i++] = r.aor;
-      out[i++] = r.key;
-    } else {
-      out[i++] = 'e';
-      out[i++] = r.now;
-    }
+      out.push('u');
+      for (const v of r.params) out.push(v);
+    } else if (r.op === 'remove') out.push('r', r.aor, r.key);
+    else out.push('e', r.now);
   }
   return out;
 }
