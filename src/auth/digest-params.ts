@@ -8,13 +8,22 @@
  * returned unquoted (with `\` escapes resolved) or as the token given.
  */
 
-const WS = new Set([' ', '\t', '\r', '\n']);
 // RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
-// (RFC 7230 tchar adds "#" "$" "&" "^" "|"; accept those too).
-const TOKEN_CHAR = /^[A-Za-z0-9\-.!%*_+`'~#$&^|]$/;
+// (RFC 7230 tchar adds "#" "$" "&" "^" "|"; accept those too). A table by char code.
+const TOKEN = new Uint8Array(128);
+for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~#$&^|") TOKEN[ch.charCodeAt(0)] = 1;
+
+function isTokenCode(c: number): boolean {
+  return c < 128 && TOKEN[c] === 1;
+}
 
 function isTokenChar(c: string): boolean {
-  return TOKEN_CHAR.test(c);
+  return c.length === 1 && isTokenCode(c.charCodeAt(0));
+}
+
+/** space, tab, CR, LF */
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
 }
 
 /**
@@ -22,70 +31,66 @@ function isTokenChar(c: string): boolean {
  * names to values. Returns null when the scheme is not Digest, when there are
  * no parameters, when a parameter appears twice, or on any syntax error
  * (unterminated quote, missing `=`, stray characters, control characters).
+ * It scans char codes: a quoted value without escapes is one slice of the
+ * input (an authenticated REGISTER carries eight or so).
  */
 export function parseDigestParams(value: string): Map<string, string> | null {
   const s = value;
-  let i = 0;
   const n = s.length;
-  const skipWs = (): void => {
-    while (i < n && WS.has(s[i]!)) i++;
-  };
-
-  skipWs();
+  let i = 0;
+  while (i < n && isWs(s.charCodeAt(i))) i++;
   const schemeStart = i;
-  while (i < n && isTokenChar(s[i]!)) i++;
-  if (s.slice(schemeStart, i).toLowerCase() !== 'digest') return null;
-  if (i >= n || !WS.has(s[i]!)) return null;
+  while (i < n && isTokenCode(s.charCodeAt(i))) i++;
+  if (i - schemeStart !== 6 || s.slice(schemeStart, i).toLowerCase() !== 'digest') return null;
+  if (i >= n || !isWs(s.charCodeAt(i))) return null;
 
   const params = new Map<string, string>();
   for (;;) {
-    skipWs();
+    while (i < n && isWs(s.charCodeAt(i))) i++;
     // Empty list elements (", ,") are allowed by the #rule.
-    if (i < n && s[i] === ',') {
+    if (i < n && s.charCodeAt(i) === 0x2c) {
       i++;
       continue;
     }
     if (i >= n) break;
 
     const nameStart = i;
-    while (i < n && isTokenChar(s[i]!)) i++;
+    while (i < n && isTokenCode(s.charCodeAt(i))) i++;
     if (i === nameStart) return null;
     const name = s.slice(nameStart, i).toLowerCase();
-    skipWs();
-    if (s[i] !== '=') return null;
+    while (i < n && isWs(s.charCodeAt(i))) i++;
+    if (s.charCodeAt(i) !== 0x3d) return null;
     i++;
-    skipWs();
+    while (i < n && isWs(s.charCodeAt(i))) i++;
 
     let val: string;
-    if (s[i] === '"') {
+    if (s.charCodeAt(i) === 0x22) {
       i++;
-      let out = '';
+      const start = i;
+      let escaped = false;
       let closed = false;
-      while (i < n) {
-        const c = s[i]!;
-        if (c === '"') {
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c === 0x22) {
           closed = true;
-          i++;
           break;
         }
-        if (c === '\\') {
+        if (c === 0x5c) {
           if (i + 1 >= n) return null;
-          const e = s[i + 1]!;
-          if (e === '\r' || e === '\n') return null;
-          out += e;
-          i += 2;
+          const e = s.charCodeAt(i + 1);
+          if (e === 0x0d || e === 0x0a) return null;
+          escaped = true;
+          i++;
           continue;
         }
-        const code = c.charCodeAt(0);
-        if ((code < 0x20 && c !== '\t') || code === 0x7f) return null;
-        out += c;
-        i++;
+        if ((c < 0x20 && c !== 0x09) || c === 0x7f) return null;
       }
       if (!closed) return null;
-      val = out;
+      val = escaped ? unescapeQuoted(s, start, i) : s.slice(start, i);
+      i++;
     } else {
       const valStart = i;
-      while (i < n && isTokenChar(s[i]!)) i++;
+      while (i < n && isTokenCode(s.charCodeAt(i))) i++;
       if (i === valStart) return null;
       val = s.slice(valStart, i);
     }
@@ -93,12 +98,25 @@ export function parseDigestParams(value: string): Map<string, string> | null {
     if (params.has(name)) return null;
     params.set(name, val);
 
-    skipWs();
+    while (i < n && isWs(s.charCodeAt(i))) i++;
     if (i >= n) break;
-    if (s[i] !== ',') return null;
+    if (s.charCodeAt(i) !== 0x2c) return null;
     i++;
   }
   return params.size > 0 ? params : null;
+}
+
+/** The text of s[start, end) with each `\x` read as x (the scan checked the escapes). */
+function unescapeQuoted(s: string, start: number, end: number): string {
+  let out = '';
+  let from = start;
+  for (let i = start; i < end; i++) {
+    if (s.charCodeAt(i) !== 0x5c) continue;
+    out += s.slice(from, i) + s[i + 1]!;
+    i++;
+    from = i + 1;
+  }
+  return out + s.slice(from, end);
 }
 
 /** Returns value as a quoted-string, escaping `"` and `\`. */
