@@ -85,8 +85,8 @@ udp.sendTo = (data) => {
 };
 const PASSWORD = 'bench-secret';
 if (auth) {
-  const users_ = new UserStore(server.db, new SystemClock());
-  for (let i = 0; i < users; i++) users_.add(`user${i}`, 'example.test', PASSWORD);
+  const store = new UserStore(server.db, new SystemClock());
+  for (let i = 0; i < users; i++) store.add(`user${i}`, 'example.test', PASSWORD);
 }
 
 // one template per user; the 10-digit fields are rewritten per REGISTER

@@ -71,9 +71,10 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
   private stateless = false;
 
   respond(res: SipResponse): void {
-    this.fire(res.status < 200 ? '1xx from TU' : '200-699 from TU', res);
+    this.respondWith(res, undefined);
   }
 
+  /** `bytes`: the response already serialized (respondStateless), else serialized when sent */
   private respondWith(res: SipResponse, bytes: Buffer | undefined): void {
     this.fire(res.status < 200 ? '1xx from TU' : '200-699 from TU', res, bytes);
   }

@@ -441,8 +441,11 @@ export abstract class ServerTransactionBase extends Transaction implements Serve
   /** A request that matched this transaction: a retransmission, or an ACK for an INVITE transaction. */
   abstract receiveRequest(req: SipRequest): void;
 
-  /** Serializes and sends a response from the TU, keeping it for retransmission; false on a transport error. */
-  /** `bytes`: the response as serialize(res) already wrote it (respondStateless) */
+  /**
+   * Sends a response from the TU, keeping it for retransmission; false on a
+   * transport error. `bytes`: the response as serialize(res) already wrote
+   * it (respondStateless), else it is serialized here.
+   */
   protected sendResponse(res: SipResponse, bytes: Buffer = serialize(res)): boolean {
     this.last = res;
     this.lastBytes = bytes;
