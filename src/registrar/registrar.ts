@@ -35,7 +35,13 @@
  *    as they are then, before authentication — as a transaction in
  *    Completed would have answered it, and it repeats a nonce count that
  *    would now count as a replay. Anything else (removals, `*`, Outbound,
- *    failures) keeps the RFC 3261 §17.2.2 transaction and its wait.
+ *    failures other than a 401 challenge) keeps the RFC 3261 §17.2.2
+ *    transaction and its wait.
+ *  - a 401 challenge is sent statelessly too (§8.2.7), as challenges
+ *    usually are: it changes nothing, and over UDP its transaction would
+ *    otherwise wait 32 s in Completed (Timer J) for every registration. A
+ *    retransmitted REGISTER is challenged again (same To tag, a fresh
+ *    nonce); either nonce is good for the authenticated retry.
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -520,7 +526,13 @@ export class Registrar implements RequestHandler {
   /** Answers with the code's status and reason (ERROR_CODES), counts and logs it. */
   private reject(req: SipRequest, tx: ServerTx, f: Failure): void {
     const { status, reason } = ERROR_CODES[f.code];
-    tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
+    if (status === 401) {
+      // §8.2.7 / §22.1: a challenge is sent as a stateless UAS sends it (same To tag for the
+      // same request); a retransmission of the REGISTER is challenged again, with a nonce as valid
+      tx.respondStateless(createResponse(req, status, { reason, headers: f.headers ?? [], toTag: statelessTag(req) }));
+    } else {
+      tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
+    }
     this.metrics?.failed(f.code, status);
     // a challenge is the normal first answer; auth failures were logged at warn already
     const level = status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_') ? 'debug' : status >= 500 ? 'error' : 'info';

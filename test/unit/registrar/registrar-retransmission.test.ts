@@ -185,7 +185,7 @@ describe('Registrar: a retransmission of an authenticated REGISTER (§8.2.7 with
   it('is answered again although its nonce count was used; the same credentials on a new request are a replay', async () => {
     const h = harness({ auth: true });
     const r401 = await exchange(h, registerText({ cseq: 1 }));
-    expect(r401.stateless).toBe(false);
+    expect(r401.stateless).toBe(true);
     const challenge = r401.res.headers.find((x) => x.name === 'www-authenticate' && parseDigestParams(x.value)!.get('algorithm') === 'MD5')!.value;
     const text = registerText({ vias: [VIA], cseq: 2, extra: [`Authorization: ${authorization(challenge)}`] });
     const first = await exchange(h, text);
@@ -196,5 +196,34 @@ describe('Registrar: a retransmission of an authenticated REGISTER (§8.2.7 with
     const replay = await exchange(h, text.replace('z9hG4bK-first', 'z9hG4bK-replayed').replace('CSeq: 2', 'CSeq: 3'));
     expect(replay.res.status).toBe(401);
     expect(h.metrics.lastFailure).toBe('SB_ERR_REG_AUTH_INVALID');
+  });
+});
+
+describe('Registrar: a 401 challenge is sent statelessly (§8.2.7)', () => {
+  const md5 = (res: SipResponse): string =>
+    res.headers.find((x) => x.name === 'www-authenticate' && parseDigestParams(x.value)!.get('algorithm') === 'MD5')!.value;
+
+  it('a retransmitted REGISTER is challenged again with the same To tag and a fresh nonce; either nonce authenticates', async () => {
+    const h = harness({ auth: true });
+    const text = registerText({ vias: [VIA], cseq: 1 });
+    const a = await exchange(h, text);
+    const b = await exchange(h, text);
+    expect([a.res.status, a.stateless, b.res.status, b.stateless]).toEqual([401, true, 401, true]);
+    expect(a.res.toTag()).toMatch(/./);
+    expect(b.res.toTag()).toBe(a.res.toTag());
+    const nonce = (res: SipResponse): string => parseDigestParams(md5(res))!.get('nonce')!;
+    expect(nonce(b.res)).not.toBe(nonce(a.res));
+    for (const [i, r] of [a, b].entries()) {
+      const retry = registerText({ vias: [`SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-retry${i}`], cseq: 2 + i, extra: [`Authorization: ${authorization(md5(r.res))}`] });
+      expect((await exchange(h, retry)).res.status).toBe(200);
+    }
+  });
+
+  it('a 403 (wrong password) keeps its transaction', async () => {
+    const h = harness({ auth: true });
+    const r401 = await exchange(h, registerText({ cseq: 1 }));
+    const text = registerText({ vias: [VIA], cseq: 2, extra: [`Authorization: ${authorization(md5(r401.res), { password: 'wrong' })}`] });
+    const r403 = await exchange(h, text);
+    expect([r403.res.status, r403.stateless]).toEqual([403, false]);
   });
 });
