@@ -10,6 +10,7 @@
  */
 import { createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Clock } from '../util/clock.js';
+import { detached } from '../util/strings.js';
 
 const TS_BYTES = 8;
 const RAND_BYTES = 8;
@@ -159,8 +160,10 @@ export class NonceCounter {
     if (e) this.entries.delete(nonce);
     if (expiresAt <= this.evictedHorizon) return 'unknown';
     if (this.entries.size >= this.maxEntries) this.makeRoom(now);
-    const entry: NcEntry = { nonce, nc, expiresAt };
-    this.entries.set(nonce, entry);
+    // kept for minutes: a copy, as the nonce is usually cut from the request's text (util/strings.ts)
+    const key = detached(nonce);
+    const entry: NcEntry = { nonce: key, nc, expiresAt };
+    this.entries.set(key, entry);
     this.queue.push(entry);
     return 'ok';
   }

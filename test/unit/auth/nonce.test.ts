@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NONCE_LENGTH, NonceCounter, NonceManager } from '../../../src/auth/nonce.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { heapRetainedBy, sliceOfMegabyte } from '../../support/heap.js';
 
 const secret = Buffer.alloc(32, 7);
 
@@ -66,6 +67,19 @@ describe('NonceManager', () => {
 });
 
 describe('NonceCounter', () => {
+  it('keeps a copy of each nonce, not the request text it was cut from (regression: 650 B per tracked nonce)', () => {
+    const clock = new ManualClock();
+    const c = new NonceCounter({ clock });
+    const retained = heapRetainedBy(() => {
+      for (let i = 0; i < 8; i++) expect(c.use(sliceOfMegabyte(i), 1, clock.now() + 60_000)).toBe('ok');
+      return c;
+    });
+    expect(c.size).toBe(8);
+    // the 1 MiB texts the nonces were cut from would be 8 MiB
+    expect(retained).toBeLessThan(3 << 20);
+    expect(c.use(sliceOfMegabyte(3), 1, clock.now() + 60_000)).toBe('replay');
+  });
+
   it('accepts increasing nc and refuses replays', () => {
     const clock = new ManualClock();
     const c = new NonceCounter({ clock });

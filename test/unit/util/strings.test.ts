@@ -1,7 +1,6 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { detached } from '../../../src/util/strings.js';
+import { heapRetainedBy, sliceOfMegabyte } from '../../support/heap.js';
 
 describe('detached', () => {
   it('returns an equal string, for short, long, sliced and latin1 text', () => {
@@ -12,18 +11,12 @@ describe('detached', () => {
   });
 
   it('does not keep the string it was cut from alive', () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const retained = (cut: (s: string) => string): number => {
-      const keep: string[] = [];
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      for (let i = 0; i < 8; i++) keep.push(cut((String(i) + 'y'.repeat(1 << 20)).slice(3, 60)));
-      gc();
-      gc();
-      expect(keep.every((k) => k.length === 57)).toBe(true);
-      return process.memoryUsage().heapUsed - before;
-    };
+    const retained = (cut: (s: string) => string): number =>
+      heapRetainedBy(() => {
+        const keep = Array.from({ length: 8 }, (_, i) => cut(sliceOfMegabyte(i)));
+        expect(keep.every((k) => k.length === 57)).toBe(true);
+        return keep;
+      });
     // a plain slice keeps each 1 MiB parent (8 MiB); the detached copies keep next to nothing
     expect(retained((s) => s)).toBeGreaterThan(6 << 20);
     expect(retained(detached)).toBeLessThan(3 << 20);
