@@ -66,6 +66,8 @@ const server = new Server({
   auth,
   digestAlgorithms: ['MD5'],
   logLevel: 'warn',
+  // datagrams are handed to the transport here: no socket, so no I/O thread either
+  udpIoThread: false,
   ...(process.env.COMMIT_WINDOW !== undefined ? { commitWindowMs: Number(process.env.COMMIT_WINDOW) } : {}),
 });
 await server.start();
@@ -156,8 +158,7 @@ function withCredentials(i, first, challenge) {
   return b;
 }
 
-const rinfo = { address: '127.0.0.1', port: 5071, family: 'IPv4', size: 0 };
-const deliver = (b) => udp.onDatagram(b, rinfo);
+const deliver = (b) => udp.onDatagram(b, '127.0.0.1', 5071);
 
 /** utime + stime of one thread, in clock ticks (10 ms). */
 function threadTicks(tid) {

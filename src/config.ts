@@ -33,6 +33,8 @@ export interface Config {
   maxConnections: number;
   idleTimeoutMs: number;
   udpRecvBufferSize: number;
+  /** UDP sockets in an I/O thread of their own (transport/udp-io-thread.ts) */
+  udpIoThread: boolean;
   /**
    * most live transactions (client and server); over it new requests get 503.
    * A completed non-INVITE transaction over UDP lives Timer J (32 s), so this
@@ -78,6 +80,7 @@ export const DEFAULTS: Config = {
   maxConnections: 10_000,
   idleTimeoutMs: 600_000,
   udpRecvBufferSize: 8 * 1024 * 1024,
+  udpIoThread: true,
   commitWindowMs: 3,
   // a completed UDP REGISTER waits out Timer J (32 s) in the compact cache, about 110 B of heap and
   // its response outside it: 1,000,000 ≈ 500 MB, room for 31,000 REGISTER/s over UDP

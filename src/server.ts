@@ -146,8 +146,10 @@ export class Server {
           sink,
           logger: this.logger,
           recvBufferSize: c.udpRecvBufferSize,
+          ioThread: c.udpIoThread,
           onKeepalive: () => m.keepalives.labels('UDP').inc(),
           onSendError: () => m.sendErrors.labels('UDP').inc(),
+          onQueueDrop: (n) => m.udpQueueDrops.inc(n),
         }),
       );
     }

@@ -85,6 +85,7 @@ interface ServeOptions {
   maxConnections: number;
   idleTimeout: number;
   udpRecvBuffer: number;
+  udpIoThread: 'on' | 'off';
   commitWindow: number;
   maxTransactions: number;
   auth: 'on' | 'off';
@@ -118,6 +119,7 @@ export function buildConfig(o: ServeOptions): Config {
     maxConnections: o.maxConnections,
     idleTimeoutMs: o.idleTimeout * 1000,
     udpRecvBufferSize: o.udpRecvBuffer,
+    udpIoThread: o.udpIoThread !== 'off',
     commitWindowMs: o.commitWindow,
     maxTransactions: o.maxTransactions,
     auth: o.auth !== 'off',
@@ -168,6 +170,7 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'most open connections per TCP/TLS/WS listener', positiveInt, DEFAULTS.maxConnections)
     .option('--idle-timeout <seconds>', 'close TCP/TLS connections idle this long', positiveInt, DEFAULTS.idleTimeoutMs / 1000)
     .option('--udp-recv-buffer <bytes>', 'UDP socket receive buffer size', positiveInt, DEFAULTS.udpRecvBufferSize)
+    .addOption(new Option('--udp-io-thread <on|off>', 'UDP sockets in an I/O thread of their own: the system calls leave the SIP event loop (off: one thread does all)').choices(['on', 'off']).default(DEFAULTS.udpIoThread ? 'on' : 'off'))
     .option('--max-transactions <n>', 'most live SIP transactions; beyond it new requests get 503 (a completed non-INVITE UDP transaction other than a REGISTER refresh lives 32 s, so this caps the sustained rate of those at about n/32 per second)', positiveInt, DEFAULTS.maxTransactions)
     .option('--commit-window <ms>', 'group commit of registrations: at most one database commit per this many ms; 200 OKs wait for their commit (0: commit every event-loop turn)', nonNegativeInt, DEFAULTS.commitWindowMs)
     .addOption(new Option('--auth <on|off>', 'digest authentication of REGISTER and of calls from our users (off: open registrar and proxy for test labs)').choices(['on', 'off']).default('on'))

@@ -2,10 +2,24 @@
  * UDP transport (node:dgram), RFC 3261 §18: one message per datagram.
  * Keepalives (RFC 5626 §4.4.1: a CRLF datagram, or a STUN binding request
  * per RFC 5389) are absorbed here and never reach the core.
+ *
+ * With `ioThread`, the socket lives in a worker thread of its own
+ * (udp-io-thread.ts) and datagrams cross in shared-memory rings
+ * (datagram-ring.ts): the receive and send system calls, and Node's work
+ * around each datagram, no longer run on the event loop that handles SIP.
+ * This loop drains the inbound ring whenever the thread signals it, and
+ * what it sends in one turn is handed over with one signal. Without the
+ * thread (or when its compiled script is missing, as under the test runner
+ * on the TypeScript sources) the socket is this thread's own.
  */
 import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../util/logger.js';
+import { DatagramRing } from './datagram-ring.js';
+import type { UdpIoEvent, UdpIoThreadData } from './udp-io-thread.js';
 import type { Flow, Target, Transport, TransportSink } from './transport.js';
 import { hostPort } from './transport.js';
 
@@ -19,7 +33,17 @@ export interface UdpOptions {
   sendBufferSize?: number;
   onKeepalive?(): void;
   onSendError?(): void;
+  /** run the socket in a UDP I/O thread (ignored when its compiled script is missing) */
+  ioThread?: boolean;
+  /** bytes of each of the two rings between the threads (default 4 MiB) */
+  ioRingSize?: number;
+  /** datagrams received but dropped because the inbound ring was full (the SIP loop fell behind) */
+  onQueueDrop?(count: number): void;
 }
+
+const THREAD_SCRIPT = new URL('./udp-io-thread.js', import.meta.url);
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const DEFAULT_RING = 4 << 20;
 
 class UdpFlow implements Flow {
   readonly protocol = 'UDP' as const;
@@ -49,6 +73,16 @@ class UdpFlow implements Flow {
   }
 }
 
+interface IoThread {
+  readonly worker: Worker;
+  readonly inbound: DatagramRing;
+  readonly outbound: DatagramRing;
+  /** close() was called, or the thread ended */
+  closed: boolean;
+  /** inbound drops already reported */
+  dropped: number;
+}
+
 /** Most peers whose flow object is kept for reuse (the table starts over when full). */
 const FLOW_CACHE_MAX = 4096;
 
@@ -67,6 +101,7 @@ export class UdpTransport implements Transport {
   private socket: dgram.Socket | null = null;
   private bound: { address: string; port: number } = { address: '', port: 0 };
   private readonly flows = new Map<string, UdpFlow>();
+  private thread: IoThread | null = null;
 
   constructor(private readonly opts: UdpOptions) {}
 
@@ -78,11 +113,22 @@ export class UdpTransport implements Transport {
     }
   };
 
+  /** Whether the UDP I/O thread can run (its compiled script exists). */
+  static ioThreadAvailable(): boolean {
+    return existsSync(fileURLToPath(THREAD_SCRIPT));
+  }
+
+  /** Whether the socket runs in the UDP I/O thread. */
+  get threaded(): boolean {
+    return this.thread !== null;
+  }
+
   listen(): Promise<void> {
+    if (this.opts.ioThread && UdpTransport.ioThreadAvailable()) return this.listenThreaded();
     const type = isIP(this.opts.host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
     this.socket = socket;
-    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo.address, rinfo.port));
     socket.on('error', (err) => this.opts.logger.error({ err, transport: 'UDP' }, 'udp socket error'));
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -101,7 +147,83 @@ export class UdpTransport implements Transport {
     });
   }
 
-  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+  private listenThreaded(): Promise<void> {
+    const size = this.opts.ioRingSize ?? DEFAULT_RING;
+    const shared = { inbound: DatagramRing.allocate(size), outbound: DatagramRing.allocate(size) };
+    const data: UdpIoThreadData = {
+      host: this.opts.host,
+      port: this.opts.port,
+      recvBufferSize: this.opts.recvBufferSize,
+      sendBufferSize: this.opts.sendBufferSize,
+      ...shared,
+    };
+    const worker = new Worker(THREAD_SCRIPT, { workerData: data, name: 'udp-io' });
+    const thread: IoThread = { worker, inbound: new DatagramRing(shared.inbound), outbound: new DatagramRing(shared.outbound), closed: false, dropped: 0 };
+    this.thread = thread;
+    const log = this.opts.logger;
+    return new Promise((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (e: UdpIoEvent) => {
+        switch (e.type) {
+          case 'listening':
+            listening = true;
+            this.bound = { address: e.address, port: e.port };
+            void this.pump(thread);
+            resolve();
+            break;
+          case 'bind-error':
+            reject(Object.assign(new Error(e.message), { code: e.code }));
+            void worker.terminate();
+            break;
+          case 'send-error':
+            this.opts.onSendError?.();
+            log.warn({ err: e.message }, 'udp send failed');
+            break;
+          case 'socket-error':
+            log.error({ err: e.message, transport: 'UDP' }, 'udp socket error');
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        log.error({ err, transport: 'UDP' }, 'udp I/O thread failed');
+        if (!listening) reject(err);
+      });
+      worker.on('exit', (code) => {
+        const expected = thread.closed;
+        thread.closed = true;
+        // wakes the pump so that it ends
+        thread.inbound.signal();
+        if (!expected) log.error({ code, transport: 'UDP' }, 'udp I/O thread exited; this UDP socket is gone');
+        if (!listening) reject(new Error(`udp I/O thread exited with code ${code}`));
+      });
+    });
+  }
+
+  /** Drains the inbound ring each time the I/O thread signals, until the thread ends. */
+  private async pump(t: IoThread): Promise<void> {
+    const handle = (data: Buffer, address: string, port: number): void => this.onDatagram(data, address, port);
+    while (!t.closed) {
+      const seen = t.inbound.signalCount;
+      try {
+        t.inbound.drain(handle);
+      } catch (err) {
+        // the sink answers bad input itself; this is a bug, and the next datagrams still go through
+        this.opts.logger.error({ err, transport: 'UDP' }, 'udp datagram handling failed');
+      }
+      const dropped = t.inbound.dropped;
+      if (dropped !== t.dropped) {
+        this.opts.onQueueDrop?.(dropped - t.dropped);
+        t.dropped = dropped;
+      }
+      // more came meanwhile: take it after a turn of the event loop (timers, commits and
+      // the writer's replies must not wait behind a steady stream of datagrams)
+      const wait = t.inbound.empty ? t.inbound.waitAsync(seen) : nextTurn();
+      if (wait) await wait;
+    }
+  }
+
+  /** One datagram from the socket (or the I/O thread). */
+  onDatagram(data: Buffer, address: string, port: number): void {
     if (data.length <= 4 && isCrlfOnly(data)) {
       this.opts.onKeepalive?.();
       return;
@@ -110,7 +232,7 @@ export class UdpTransport implements Transport {
       this.opts.onKeepalive?.();
       return;
     }
-    this.opts.sink.onMessage(data, this.flowTo(rinfo.address, rinfo.port));
+    this.opts.sink.onMessage(data, this.flowTo(address, port));
   }
 
   address(): { address: string; port: number } {
@@ -118,6 +240,21 @@ export class UdpTransport implements Transport {
   }
 
   sendTo(data: Buffer, address: string, port: number): boolean {
+    const t = this.thread;
+    if (t !== null) {
+      if (t.closed) return false;
+      if (!t.outbound.push(data, address, port)) {
+        this.opts.onSendError?.();
+        this.opts.logger.warn({ to: hostPort(address, port), bytes: data.length }, 'udp send failed: the queue to the I/O thread is full');
+        return false;
+      }
+      // one signal for everything this turn sends
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flush);
+      }
+      return true;
+    }
     const s = this.socket;
     if (!s) return false;
     try {
@@ -130,6 +267,12 @@ export class UdpTransport implements Transport {
       return false;
     }
   }
+
+  private flushQueued = false;
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    this.thread?.outbound.signal();
+  };
 
   connect(target: Target): Promise<Flow> {
     return Promise.resolve(this.flowTo(target.address, target.port));
@@ -156,6 +299,16 @@ export class UdpTransport implements Transport {
   }
 
   close(): Promise<void> {
+    const t = this.thread;
+    if (t !== null) {
+      if (t.closed) return Promise.resolve();
+      return new Promise((resolve) => {
+        t.worker.once('exit', () => resolve());
+        // the thread sends what is queued, closes the socket and ends
+        t.closed = true;
+        t.worker.postMessage({ type: 'close' });
+      });
+    }
     const s = this.socket;
     this.socket = null;
     if (!s) return Promise.resolve();

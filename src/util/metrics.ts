@@ -92,6 +92,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly udpQueueDrops = new Counter({
+    name: 'switchboard_udp_queue_drops_total',
+    help: 'UDP datagrams received by the I/O thread but dropped because the queue to the SIP event loop was full (the loop fell behind)',
+    registers: [this.registry],
+  });
+
   readonly sendErrors = new Counter({
     name: 'switchboard_send_errors_total',
     help: 'Messages that could not be sent, by transport',

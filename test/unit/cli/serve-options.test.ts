@@ -23,7 +23,15 @@ describe('serve flags', () => {
     expect(c.commitWindowMs).toBe(0);
   });
 
+  it('--udp-io-thread is on by default; off runs the UDP sockets on the event loop', () => {
+    expect(configFor(['--domain', 'example.test']).udpIoThread).toBe(true);
+    expect(DEFAULTS.udpIoThread).toBe(true);
+    expect(configFor(['--domain', 'example.test', '--udp-io-thread', 'off']).udpIoThread).toBe(false);
+    expect(configFor(['--domain', 'example.test', '--udp-io-thread', 'on']).udpIoThread).toBe(true);
+  });
+
   it('refuses a bad value', () => {
+    expect(() => configFor(['--udp-io-thread', 'maybe'])).toThrow(/Allowed choices/);
     expect(() => configFor(['--max-transactions', '0'])).toThrow(/positive integer/);
     expect(() => configFor(['--commit-window=-1'])).toThrow(/non-negative integer/);
   });
