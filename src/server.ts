@@ -231,6 +231,7 @@ export class Server {
           : new ThreadBindingWriter(d.name, d, this.logger.child({ component: 'location' })),
     });
     const users = new UserStore(db, this.clock);
+    if (c.auth) this.logger.info({ users: users.preload() }, 'user cache loaded');
     const auth = c.auth
       ? new DigestAuthenticator({
           clock: this.clock,

@@ -119,6 +119,21 @@ describe('UserStore.lookup (cached, for authentication)', () => {
     expect(users.get('alice', 'example.com')?.enabled).toBe(false);
   });
 
+  it('preload() caches every user in one query: the first lookup of each reads no row', () => {
+    users.add('alice', 'example.com', 'pw');
+    users.add('bob', 'example.org', 'pw');
+    expect(users.preload()).toBe(2);
+    // rows changed behind the counter's back after the preload stay unseen: the answers come from the cache
+    db.exec('DROP TRIGGER users_changed_update');
+    db.prepare('UPDATE users SET enabled = 0').run();
+    expect(users.lookup('alice', 'example.com')?.enabled).toBe(true);
+    expect(users.lookup('bob', 'EXAMPLE.org')?.enabled).toBe(true);
+    expect(users.get('bob', 'example.org')?.enabled).toBe(false);
+    // a user added through the store afterwards is seen at once
+    users.add('carol', 'example.com', 'pw');
+    expect(users.lookup('carol', 'example.com')?.username).toBe('carol');
+  });
+
   it('sees a change made through another connection within USER_RECHECK_MS, and one made through itself at once', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-users-'));
     const file = join(dir, 'db.sqlite');
