@@ -193,7 +193,11 @@ export class UdpTransport implements Transport {
         thread.closed = true;
         // wakes the pump so that it ends
         thread.inbound.signal();
-        if (!expected) log.error({ code, transport: 'UDP' }, 'udp I/O thread exited; this UDP socket is gone');
+        if (!expected) {
+          log.error({ code, transport: 'UDP' }, 'udp I/O thread exited; this UDP socket is gone');
+          // no longer bound: /healthz reports the listener down
+          this.bound = { address: this.bound.address, port: 0 };
+        }
         if (!listening) reject(new Error(`udp I/O thread exited with code ${code}`));
       });
     });

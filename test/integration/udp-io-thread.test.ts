@@ -130,6 +130,19 @@ describe('UDP I/O thread', () => {
     await until(() => handled + drops === 51, 2000, 'the next datagram');
   });
 
+  it('an I/O thread that dies is logged, its listener reads as unbound (port 0, as /healthz checks) and sends fail', async () => {
+    const errors: string[] = [];
+    const logger = { ...quiet, error: (_o: unknown, msg: string) => errors.push(msg) };
+    const t = await threaded({ sink: { onMessage: () => {} }, logger: logger as never });
+    expect(t.address().port).toBeGreaterThan(0);
+    // failure injected from outside: the thread is private to the transport
+    await (t as unknown as { thread: { worker: Worker } }).thread.worker.terminate();
+    await until(() => errors.length === 1, 2000, 'the error line');
+    expect(errors).toEqual(['udp I/O thread exited; this UDP socket is gone']);
+    expect(t.address().port).toBe(0);
+    expect(t.sendTo(Buffer.from('x'), '127.0.0.1', 9)).toBe(false);
+  });
+
   it('close() sends what was queued, ends the thread and frees the port', async () => {
     const t = await threaded({ sink: { onMessage: () => {} } });
     const port = t.address().port;
