@@ -26,6 +26,8 @@
 #   --wait-quiet S       wait up to S seconds (at most 1800) for the machine to be
 #                        under 50 % busy before starting (shared machines)
 #   SB_DIST=DIR          environment: use this built tree instead of dist/
+#   SB_FLAGS="..."       environment: more flags for `switchboard serve` (A/B runs,
+#                        e.g. SB_FLAGS="--udp-io-thread off")
 #
 # Each mode starts both servers, warms both up, then offers each rate to one
 # server after the other (interleaved, so that both see the same machine).
@@ -174,7 +176,7 @@ start_server() { # $1 = sb|kam, $2 = mode
     # SIPp 3.6.1 reads only the first challenge and knows only MD5: offer MD5 alone (as Kamailio does)
     [ "$mode" = auth ] && auth=on
     node "$DIST/cli/main.js" serve --udp "127.0.0.1:${PORT[sb]}" --domain "$DOMAIN" --db "$db" \
-      --auth "$auth" --digest-algorithms md5 --udp-recv-buffer "$RECVBUF" --log-level warn >"${LOGF[sb]}" 2>&1 &
+      --auth "$auth" --digest-algorithms md5 --udp-recv-buffer "$RECVBUF" --log-level warn ${SB_FLAGS:-} >"${LOGF[sb]}" 2>&1 &
     MAIN[sb]=$!
     PIDS[sb]=${MAIN[sb]}
     wait_listening sb
@@ -364,7 +366,7 @@ log "  network namespace: $([ "${SB_IN_NETNS:-}" = 1 ] && echo 'private, lo only
 log "  users: $USERS (user0..user$((USERS - 1)), password pw<N>, one Contact each); steps of ${HOLD} s after a ${WARM_SECS} s warm-up at ${WARM_RATE}/s; servers interleaved at each rate"
 log "  SIPp: -buff_size 4194304, one UDP socket, -l 3 s of calls, retransmissions T1 500 ms (max 5)"
 log "  UDP receive buffer asked by both servers: $RECVBUF bytes (Switchboard --udp-recv-buffer; Kamailio -b, the ceiling of its SO_RCVBUF probing); the kernel doubles it"
-[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, written by a worker thread, group commit every --commit-window ms (default 3), each 200 sent after the commit holding its binding); --log-level warn$([[ ,$MODES, == *,auth,* ]] && echo '; auth: --digest-algorithms md5 (SIPp reads only the first challenge)')"
+[[ ,$SERVERS, == *,sb,* ]] && log "  Switchboard: bindings persisted to SQLite (its normal mode: WAL, written by a worker thread, group commit every --commit-window ms (default 3), each 200 sent after the commit holding its binding); --log-level warn${SB_FLAGS:+ $SB_FLAGS}$([[ ,$MODES, == *,auth,* ]] && echo '; auth: --digest-algorithms md5 (SIPp reads only the first challenge)')"
 [[ ,$SERVERS, == *,kam,* ]] && log "  Kamailio: scripts/kamailio-registrar.cfg, 2 UDP workers (-n 2), stateless (sl), usrloc in memory (db_mode 0); auth: auth_db + db_sqlite subscriber table, HA1 stored (calculate_ha1 0), qop=auth, no nonce-count tracking"
 
 node "$BENCH/make-users.mjs" --dist "$DIST" --count "$USERS" --domain "$DOMAIN" \

@@ -51,9 +51,18 @@ const socket = dgram.createSocket({
   },
 });
 
+// one wake-up of the SIP loop per turn of this loop, for all the datagrams libuv read in it
+let signalQueued = false;
+const signalInbound = (): void => {
+  signalQueued = false;
+  inbound.signal();
+};
 socket.on('message', (data, rinfo) => {
   // a full ring drops the datagram and counts it (as a full socket buffer would)
-  if (inbound.push(data, rinfo.address, rinfo.port)) inbound.signal();
+  if (inbound.push(data, rinfo.address, rinfo.port) && !signalQueued) {
+    signalQueued = true;
+    setImmediate(signalInbound);
+  }
 });
 let bound = false;
 socket.on('error', (err: NodeJS.ErrnoException) => {

@@ -172,6 +172,8 @@ export class UdpTransport implements Transport {
             resolve();
             break;
           case 'bind-error':
+            // an ending listen() already says why: the thread's exit is expected
+            thread.closed = true;
             reject(Object.assign(new Error(e.message), { code: e.code }));
             void worker.terminate();
             break;
