@@ -147,6 +147,7 @@ export class Server {
           logger: this.logger,
           recvBufferSize: c.udpRecvBufferSize,
           ioThread: c.udpIoThread,
+          clock: this.clock,
           onKeepalive: () => m.keepalives.labels('UDP').inc(),
           onSendError: () => m.sendErrors.labels('UDP').inc(),
           onQueueDrop: (n) => m.udpQueueDrops.inc(n),

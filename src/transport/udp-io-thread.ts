@@ -9,6 +9,7 @@
  * Messages with the main thread (rare, never per datagram):
  *   to it:   { type: 'listening', address, port } | { type: 'bind-error', message, code }
  *            | { type: 'send-error', message } | { type: 'socket-error', message }
+ *            | { type: 'buffer-warning', message }
  *   from it: { type: 'close' }
  */
 import dgram from 'node:dgram';
@@ -30,7 +31,8 @@ export type UdpIoEvent =
   | { type: 'listening'; address: string; port: number }
   | { type: 'bind-error'; message: string; code?: string }
   | { type: 'send-error'; message: string }
-  | { type: 'socket-error'; message: string };
+  | { type: 'socket-error'; message: string }
+  | { type: 'buffer-warning'; message: string };
 
 const port = parentPort;
 if (port === null) throw new Error('udp-io-thread runs only as a worker thread');
@@ -101,7 +103,7 @@ socket.bind(d.port, d.host, () => {
     if (d.recvBufferSize) socket.setRecvBufferSize(d.recvBufferSize);
     if (d.sendBufferSize) socket.setSendBufferSize(d.sendBufferSize);
   } catch (err) {
-    post({ type: 'socket-error', message: `could not set UDP socket buffer size: ${(err as Error).message}` });
+    post({ type: 'buffer-warning', message: (err as Error).message });
   }
   const a = socket.address();
   post({ type: 'listening', address: a.address, port: a.port });

@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { SystemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { DatagramRing } from './datagram-ring.js';
 import type { UdpIoEvent, UdpIoThreadData } from './udp-io-thread.js';
@@ -37,6 +38,8 @@ export interface UdpOptions {
   ioThread?: boolean;
   /** bytes of each of the two rings between the threads (default 4 MiB) */
   ioRingSize?: number;
+  /** paces the log line about a full queue to the I/O thread (default: the system clock) */
+  clock?: Clock;
   /** datagrams received but dropped because the inbound ring was full (the SIP loop fell behind) */
   onQueueDrop?(count: number): void;
 }
@@ -102,8 +105,11 @@ export class UdpTransport implements Transport {
   private bound: { address: string; port: number } = { address: '', port: 0 };
   private readonly flows = new Map<string, UdpFlow>();
   private thread: IoThread | null = null;
+  private readonly clock: Clock;
 
-  constructor(private readonly opts: UdpOptions) {}
+  constructor(private readonly opts: UdpOptions) {
+    this.clock = opts.clock ?? new SystemClock();
+  }
 
   /** The error of a failed send names its destination ("send EACCES 192.0.2.1:5060"). */
   private readonly afterSend = (err: Error | null): void => {
@@ -184,6 +190,9 @@ export class UdpTransport implements Transport {
           case 'socket-error':
             log.error({ err: e.message, transport: 'UDP' }, 'udp socket error');
             break;
+          case 'buffer-warning':
+            log.warn({ err: e.message }, 'could not set UDP socket buffer size');
+            break;
         }
       });
       worker.on('error', (err) => {
@@ -251,7 +260,7 @@ export class UdpTransport implements Transport {
       if (t.closed) return false;
       if (!t.outbound.push(data, address, port)) {
         this.opts.onSendError?.();
-        this.opts.logger.warn({ to: hostPort(address, port), bytes: data.length }, 'udp send failed: the queue to the I/O thread is full');
+        this.queueFull(address, port);
         return false;
       }
       // one signal for everything this turn sends
@@ -272,6 +281,20 @@ export class UdpTransport implements Transport {
       this.opts.logger.warn({ err: (err as Error).message, to: hostPort(address, port) }, 'udp send failed');
       return false;
     }
+  }
+
+  /** sends refused by a full queue since the last log line about it */
+  private refusedSinceLog = 0;
+  private refusedLoggedAt = -Infinity;
+
+  /** Logs a full queue to the I/O thread at most once a second (an overload must not also flood the log). */
+  private queueFull(address: string, port: number): void {
+    this.refusedSinceLog++;
+    const now = this.clock.now();
+    if (now - this.refusedLoggedAt < 1000) return;
+    this.opts.logger.warn({ to: hostPort(address, port), refused: this.refusedSinceLog }, 'udp send failed: the queue to the I/O thread is full');
+    this.refusedSinceLog = 0;
+    this.refusedLoggedAt = now;
   }
 
   private flushQueued = false;

@@ -13,6 +13,7 @@ import { assertPrivateNetwork } from '../support/server-process.js';
 const dist = (p: string) => import(/* @vite-ignore */ new URL(`../../dist/${p}`, import.meta.url).href);
 const { UdpTransport } = (await dist('transport/udp.js')) as typeof import('../../src/transport/udp.js');
 const { DatagramRing } = (await dist('transport/datagram-ring.js')) as typeof import('../../src/transport/datagram-ring.js');
+const { ManualClock } = (await dist('util/clock.js')) as typeof import('../../src/util/clock.js');
 type Transport = import('../../src/transport/udp.js').UdpTransport;
 type Options = import('../../src/transport/udp.js').UdpOptions;
 
@@ -148,6 +149,24 @@ describe('UDP I/O thread', () => {
     expect(errors).toEqual(['udp I/O thread exited; this UDP socket is gone']);
     expect(t.address().port).toBe(0);
     expect(t.sendTo(Buffer.from('x'), '127.0.0.1', 9)).toBe(false);
+  });
+
+  it('a full queue to the I/O thread refuses sends, counts each, and logs at most one line a second', async () => {
+    const warnings: Array<{ refused: number }> = [];
+    const logger = { ...quiet, warn: (o: { refused: number }) => warnings.push(o) };
+    const clock = new ManualClock();
+    let errors = 0;
+    const t = await threaded({ sink: { onMessage: () => {} }, logger: logger as never, clock, ioRingSize: 1024, onSendError: () => errors++ });
+    const p = await peer();
+    // the thread is signalled once this turn ends: within it, the 1 KiB queue takes four of these
+    const results = Array.from({ length: 50 }, () => t.sendTo(Buffer.alloc(200, 0x42), '127.0.0.1', p.address().port));
+    expect(results.filter((r) => r)).toHaveLength(4);
+    expect(errors).toBe(46);
+    expect(warnings.map((w) => w.refused)).toEqual([1]);
+    clock.advance(1000);
+    for (let i = 0; i < 10; i++) t.sendTo(Buffer.alloc(200, 0x42), '127.0.0.1', p.address().port);
+    // the 45 refused after the first line are counted in the next one
+    expect(warnings.map((w) => w.refused)).toEqual([1, 46]);
   });
 
   it('close() sends what was queued, ends the thread and frees the port', async () => {
