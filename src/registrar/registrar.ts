@@ -526,13 +526,12 @@ export class Registrar implements RequestHandler {
   /** Answers with the code's status and reason (ERROR_CODES), counts and logs it. */
   private reject(req: SipRequest, tx: ServerTx, f: Failure): void {
     const { status, reason } = ERROR_CODES[f.code];
-    if (status === 401) {
-      // §8.2.7 / §22.1: a challenge is sent as a stateless UAS sends it (same To tag for the
-      // same request); a retransmission of the REGISTER is challenged again, with a nonce as valid
-      tx.respondStateless(createResponse(req, status, { reason, headers: f.headers ?? [], toTag: statelessTag(req) }));
-    } else {
-      tx.respond(createResponse(req, status, { reason, headers: f.headers ?? [] }));
-    }
+    // §8.2.7 / §22.1: a challenge is sent as a stateless UAS sends it (same To tag for the
+    // same request); a retransmission of the REGISTER is challenged again, with a nonce as valid
+    const stateless = status === 401;
+    const res = createResponse(req, status, { reason, headers: f.headers ?? [], toTag: stateless ? statelessTag(req) : undefined });
+    if (stateless) tx.respondStateless(res);
+    else tx.respond(res);
     this.metrics?.failed(f.code, status);
     // a challenge is the normal first answer; auth failures were logged at warn already
     const level = status === 401 || f.code.startsWith('SB_ERR_REG_AUTH_') ? 'debug' : status >= 500 ? 'error' : 'info';

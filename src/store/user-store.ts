@@ -67,6 +67,11 @@ function checkName(what: string, value: string): void {
   if (typeof value !== 'string' || value.length === 0) throw new RangeError(`${what} must be a non-empty string`);
 }
 
+/** The lookup cache's key of a user (the domain already normalized). */
+function cacheKey(username: string, domain: string): string {
+  return `${username}\0${domain}`;
+}
+
 /** Most user records the cache holds (it starts over when full). */
 const CACHE_MAX = 100_000;
 /**
@@ -91,13 +96,11 @@ export class UserStore {
   private readonly listAllStmt;
   private readonly listDomainStmt;
   private readonly countStmt;
-  private readonly db: Database;
 
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly clock: Clock,
   ) {
-    this.db = db;
     this.insertStmt = db.prepare<[string, string, string, string, number, number]>(
       `INSERT INTO users (username, domain, ha1_md5, ha1_sha256, enabled, created_at, updated_at)
        VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (username, domain) DO NOTHING`,
@@ -182,7 +185,7 @@ export class UserStore {
       }
     }
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    const key = `${username}\0${normalizeDomain(domain)}`;
+    const key = cacheKey(username, normalizeDomain(domain));
     let r = this.cache.get(key);
     if (r === undefined) {
       r = this.get(username, domain) ?? null;
@@ -209,7 +212,7 @@ export class UserStore {
       let n = 0;
       for (const row of this.listAllStmt.iterate()) {
         const r = toRecord(row);
-        this.cache.set(`${r.username}\0${r.domain}`, r);
+        this.cache.set(cacheKey(r.username, r.domain), r);
         n++;
       }
       this.cachedVersion = version;

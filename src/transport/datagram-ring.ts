@@ -58,11 +58,6 @@ export class DatagramRing {
     this.size = shared.data.byteLength;
   }
 
-  /** The largest datagram a push can take (with a 45-character address). */
-  get maxDatagram(): number {
-    return Math.min(WRAP - 1, this.size / 2 - HEADER - 48);
-  }
-
   // --- producer side
 
   /** Queues one datagram; false (and counted as dropped) when the ring has no room for it. */
@@ -125,7 +120,7 @@ export class DatagramRing {
         const start = at + HEADER + alen;
         // a copy of its own, as a socket hands each datagram over: the parser keeps slices of it
         const data = Buffer.allocUnsafeSlow(len);
-        data.set(b.subarray(start, start + len));
+        b.copy(data, 0, start, start + len);
         at += align4(HEADER + alen + len);
         n++;
         fn(data, address, port);

@@ -106,6 +106,11 @@ export class UdpTransport implements Transport {
   private readonly flows = new Map<string, UdpFlow>();
   private thread: IoThread | null = null;
   private readonly clock: Clock;
+  /** a signal to the I/O thread is queued for the end of this turn */
+  private flushQueued = false;
+  /** sends refused by a full queue since the last log line about it */
+  private refusedSinceLog = 0;
+  private refusedLoggedAt = -Infinity;
 
   constructor(private readonly opts: UdpOptions) {
     this.clock = opts.clock ?? new SystemClock();
@@ -113,11 +118,14 @@ export class UdpTransport implements Transport {
 
   /** The error of a failed send names its destination ("send EACCES 192.0.2.1:5060"). */
   private readonly afterSend = (err: Error | null): void => {
-    if (err) {
-      this.opts.onSendError?.();
-      this.opts.logger.warn({ err: err.message }, 'udp send failed');
-    }
+    if (err) this.sendFailed(err.message);
   };
+
+  /** A send the socket refused, here or in the I/O thread: counted and logged. */
+  private sendFailed(err: string, to?: string): void {
+    this.opts.onSendError?.();
+    this.opts.logger.warn(to === undefined ? { err } : { err, to }, 'udp send failed');
+  }
 
   /** Whether the UDP I/O thread can run (its compiled script exists). */
   static ioThreadAvailable(): boolean {
@@ -184,8 +192,7 @@ export class UdpTransport implements Transport {
             void worker.terminate();
             break;
           case 'send-error':
-            this.opts.onSendError?.();
-            log.warn({ err: e.message }, 'udp send failed');
+            this.sendFailed(e.message);
             break;
           case 'socket-error':
             log.error({ err: e.message, transport: 'UDP' }, 'udp socket error');
@@ -277,15 +284,10 @@ export class UdpTransport implements Transport {
       s.send(data, port, address, this.afterSend);
       return true;
     } catch (err) {
-      this.opts.onSendError?.();
-      this.opts.logger.warn({ err: (err as Error).message, to: hostPort(address, port) }, 'udp send failed');
+      this.sendFailed((err as Error).message, hostPort(address, port));
       return false;
     }
   }
-
-  /** sends refused by a full queue since the last log line about it */
-  private refusedSinceLog = 0;
-  private refusedLoggedAt = -Infinity;
 
   /** Logs a full queue to the I/O thread at most once a second (an overload must not also flood the log). */
   private queueFull(address: string, port: number): void {
@@ -297,7 +299,6 @@ export class UdpTransport implements Transport {
     this.refusedLoggedAt = now;
   }
 
-  private flushQueued = false;
   private readonly flush = (): void => {
     this.flushQueued = false;
     this.thread?.outbound.signal();
