@@ -27,8 +27,15 @@ export const COLUMNS =
   'aor, binding_key, contact, contact_header, q, expires_at, call_id, cseq, user_agent, received, transport, flow_id, instance_id, reg_id, path, updated_at';
 
 /** A change as written: plain data, so that it can cross to a worker thread. */
+/**
+ * A binding whose identity and route did not change since the row on disk
+ * (a re-registration): only these columns are written, in this order.
+ */
+export type RefreshParams = [expiresAt: number, callId: string, cseq: number, updatedAt: number, aor: string, key: string];
+
 export type BatchRow =
   | { op: 'upsert'; params: UpsertParams }
+  | { op: 'refresh'; params: RefreshParams }
   | { op: 'remove'; aor: string; key: string }
   | { op: 'expire'; now: number };
 
@@ -52,12 +59,20 @@ export function prepareBatch(db: Database): (rows: BatchRow[]) => void {
        flow_id = excluded.flow_id, instance_id = excluded.instance_id, reg_id = excluded.reg_id,
        path = excluded.path, updated_at = excluded.updated_at`,
   );
+  // narrower than the upsert: SQLite then leaves the (aor, binding_key) and flow_id indexes alone
+  const refresh = db.prepare<RefreshParams>(
+    'UPDATE bindings SET expires_at = ?, call_id = ?, cseq = ?, updated_at = ? WHERE aor = ? AND binding_key = ?',
+  );
   const remove = db.prepare<[string, string]>('DELETE FROM bindings WHERE aor = ? AND binding_key = ?');
   const expire = db.prepare<[number]>('DELETE FROM bindings WHERE expires_at <= ?');
   return db.transaction((rows: BatchRow[]) => {
     for (const r of rows) {
       if (r.op === 'upsert') upsert.run(...r.params);
-      else if (r.op === 'remove') remove.run(r.aor, r.key);
+      else if (r.op === 'refresh') {
+        // the location service sends a refresh only for a row it wrote before; a row missing here
+        // means memory and disk disagree: failing the batch reloads memory from disk
+        if (refresh.run(...r.params).changes !== 1) throw new Error(`refresh of a binding not on disk: ${r.params[4]}`);
+      } else if (r.op === 'remove') remove.run(r.aor, r.key);
       else expire.run(r.now);
     }
   });
@@ -67,7 +82,8 @@ export function prepareBatch(db: Database): (rows: BatchRow[]) => void {
  * A batch flattened into one array of primitives for the trip to the
  * thread: structured cloning one flat array costs a fraction of cloning an
  * object and an array per row. Each row is its op letter followed by its
- * values ('u' + the 16 upsert params, 'r' + aor and key, 'e' + now).
+ * values ('u' + the 16 upsert params, 'f' + the 6 refresh params,
+ * 'r' + aor and key, 'e' + now).
  */
 export type FlatBatch = Array<string | number | null>;
 
@@ -78,6 +94,9 @@ export function flatten(rows: BatchRow[]): FlatBatch {
   for (const r of rows) {
     if (r.op === 'upsert') {
       out.push('u');
+      for (const v of r.params) out.push(v);
+    } else if (r.op === 'refresh') {
+      out.push('f');
       for (const v of r.params) out.push(v);
     } else if (r.op === 'remove') out.push('r', r.aor, r.key);
     else out.push('e', r.now);
@@ -93,6 +112,9 @@ export function unflatten(flat: FlatBatch): BatchRow[] {
     if (op === 'u') {
       rows.push({ op: 'upsert', params: flat.slice(i, i + 16) as UpsertParams });
       i += 16;
+    } else if (op === 'f') {
+      rows.push({ op: 'refresh', params: flat.slice(i, i + 6) as RefreshParams });
+      i += 6;
     } else if (op === 'r') {
       rows.push({ op: 'remove', aor: flat[i] as string, key: flat[i + 1] as string });
       i += 2;

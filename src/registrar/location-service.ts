@@ -24,7 +24,7 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Database } from '../store/database.js';
-import { COLUMNS, InlineBindingWriter, type BatchRow, type BindingWriter, type UpsertParams } from './binding-writer.js';
+import { COLUMNS, InlineBindingWriter, type BatchRow, type BindingWriter } from './binding-writer.js';
 import { compareBindings, type Binding, type BindingTransport } from './binding.js';
 
 /** What the proxy sees of the registrar (DESIGN.md: proxy imports only this). */
@@ -73,7 +73,8 @@ export interface LocationStoreOptions {
 const MAX_BATCH = 512;
 
 type Change =
-  | { op: 'upsert'; binding: Binding }
+  /** `refresh`: the row on disk (or queued before) differs only in the columns a refresh writes */
+  | { op: 'upsert'; binding: Binding; refresh: boolean }
   | { op: 'remove'; aor: string; key: string }
   | { op: 'expire'; now: number };
 
@@ -127,12 +128,33 @@ function toBinding(r: BindingRow): Binding {
   };
 }
 
-function toParams(b: Binding): UpsertParams {
-  return [
+/**
+ * true when `after` differs from `before` (the same aor and key) only in
+ * what a re-registration changes: expiry, Call-ID, CSeq, update time.
+ */
+function onlyRefreshed(before: Binding, after: Binding): boolean {
+  return (
+    before.contact === after.contact &&
+    before.contactHeader === after.contactHeader &&
+    before.q === after.q &&
+    before.userAgent === after.userAgent &&
+    before.received === after.received &&
+    before.transport === after.transport &&
+    before.flowId === after.flowId &&
+    before.instanceId === after.instanceId &&
+    before.regId === after.regId &&
+    before.path.length === after.path.length &&
+    before.path.every((p, i) => p === after.path[i])
+  );
+}
+
+function toRow(b: Binding, refresh: boolean): BatchRow {
+  if (refresh) return { op: 'refresh', params: [b.expiresAt, b.callId, b.cseq, b.updatedAt, b.aor, b.key] };
+  return { op: 'upsert', params: [
     b.aor, b.key, b.contact, b.contactHeader, b.q, b.expiresAt, b.callId, b.cseq,
     b.userAgent, b.received, b.transport, b.flowId, b.instanceId, b.regId,
     b.path.length ? JSON.stringify(b.path) : null, b.updatedAt,
-  ];
+  ] };
 }
 
 export class SqliteLocationStore implements LocationService {
@@ -236,8 +258,8 @@ export class SqliteLocationStore implements LocationService {
     }
     for (const u of upserts) {
       if (u.aor !== aor) throw new Error(`binding of ${u.aor} stored through ${aor}`);
-      this.put(u);
-      changes.push({ op: 'upsert', binding: u });
+      const before = this.put(u);
+      changes.push({ op: 'upsert', binding: u, refresh: before !== undefined && onlyRefreshed(before, u) });
     }
     this.commit(changes, done);
   }
@@ -316,7 +338,7 @@ export class SqliteLocationStore implements LocationService {
       return;
     }
     const rows: BatchRow[] = [];
-    for (const c of changes) rows.push(c.op === 'upsert' ? { op: 'upsert', params: toParams(c.binding) } : c);
+    for (const c of changes) rows.push(c.op === 'upsert' ? toRow(c.binding, c.refresh) : c);
     this.writer.write(rows, (err) => this.committed(changes, waiters, err));
   }
 
@@ -399,19 +421,21 @@ export class SqliteLocationStore implements LocationService {
     });
   }
 
-  /** Puts a binding in memory, replacing the one with the same (aor, key). */
-  private put(b: Binding): void {
+  /** Puts a binding in memory, replacing the one with the same (aor, key), which it returns. */
+  private put(b: Binding): Binding | undefined {
     let list = this.byAor.get(b.aor);
     if (!list) {
       list = [];
       this.byAor.set(b.aor, list);
     }
     const i = list.findIndex((x) => x.key === b.key);
+    let before: Binding | undefined;
     if (i === -1) {
       list.push(b);
       this.total++;
     } else {
-      this.unindexFlow(list[i]!);
+      before = list[i]!;
+      this.unindexFlow(before);
       list[i] = b;
     }
     if (b.flowId !== null) {
@@ -422,6 +446,7 @@ export class SqliteLocationStore implements LocationService {
       }
       set.add(b);
     }
+    return before;
   }
 
   private drop(aor: string, key: string): boolean {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultMigrationsDir, listMigrations, openDatabase, schemaVersion, type Database } from '../../../src/store/database.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { SqliteLocationStore } from '../../../src/registrar/location-service.js';
+import { InlineBindingWriter } from '../../../src/registrar/binding-writer.js';
 import type { Binding } from '../../../src/registrar/binding.js';
 import { turn } from './support.js';
 
@@ -184,6 +185,88 @@ describe('SqliteLocationStore', () => {
     expect(rowCount()).toBe(0);
   });
 
+  describe('a re-registration writes only what it changed', () => {
+    /** a store whose writer reports the op of every row it writes */
+    function spied(): { s: SqliteLocationStore; ops: string[] } {
+      const ops: string[] = [];
+      const s = new SqliteLocationStore({
+        db,
+        clock,
+        writer: (d) => {
+          const inline = new InlineBindingWriter(d);
+          return {
+            write: (rows, done) => {
+              for (const r of rows) ops.push(r.op);
+              inline.write(rows, done);
+            },
+            close: () => inline.close(),
+          };
+        },
+      });
+      return { s, ops };
+    }
+    /** every binding as a fresh store loads it from the database */
+    const onDisk = (): Binding[] => new SqliteLocationStore({ db, clock }).lookup(AOR, T0);
+
+    it('expiry, Call-ID, CSeq and update time alone are a refresh; any other change is a full upsert', async () => {
+      const { s, ops } = spied();
+      s.apply(AOR, [binding()], []);
+      s.apply(AOR, [binding({ callId: 'reg-2', cseq: 7, expiresAt: T0 + 120_000, updatedAt: T0 + 5 })], []);
+      await turn();
+      expect(ops).toEqual(['upsert', 'refresh']);
+      expect(onDisk()).toEqual(s.lookup(AOR, T0));
+      expect(onDisk()[0]).toMatchObject({ callId: 'reg-2', cseq: 7, expiresAt: T0 + 120_000, updatedAt: T0 + 5 });
+
+      const changed: Partial<Binding>[] = [
+        { received: '192.0.2.99:5060' },
+        { contactHeader: '<sip:alice@192.0.2.10:5060>;q=0.5', q: 0.5 },
+        { userAgent: 'other/2.0' },
+        { transport: 'TCP' },
+        { path: ['<sip:edge@192.0.2.1;lr>'] },
+        { path: ['<sip:edge2@192.0.2.1;lr>'] },
+        { instanceId: 'urn:uuid:9' },
+      ];
+      for (const [i, over] of changed.entries()) {
+        ops.length = 0;
+        s.apply(AOR, [binding({ ...changed.slice(0, i + 1).reduce((a, o) => ({ ...a, ...o }), {}), cseq: 10 + i })], []);
+        await turn();
+        expect(ops, JSON.stringify(over)).toEqual(['upsert']);
+        expect(onDisk()).toEqual(s.lookup(AOR, T0));
+      }
+      s.stop();
+    });
+
+    it('a binding dropped and added again in one update is written in full', async () => {
+      const { s, ops } = spied();
+      s.apply(AOR, [binding()], []);
+      await turn();
+      const [old] = s.lookup(AOR, T0);
+      s.apply(AOR, [binding({ cseq: 2 })], [old!]);
+      await turn();
+      expect(ops).toEqual(['upsert', 'remove', 'upsert']);
+      expect(onDisk()).toEqual(s.lookup(AOR, T0));
+      s.stop();
+    });
+
+    it('a refresh of a row missing on disk fails its batch, and memory goes back to the disk', async () => {
+      const { s } = spied();
+      s.apply(AOR, [binding()], []);
+      await turn();
+      db.prepare('DELETE FROM bindings').run();
+      const done = vi.fn();
+      s.apply(AOR, [binding({ cseq: 2 })], [], done);
+      await turn();
+      expect(done).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringMatching(/not on disk/) }));
+      expect(s.lookup(AOR, T0)).toEqual([]);
+      // the next registration is a full upsert again, and lands
+      s.apply(AOR, [binding({ cseq: 3 })], []);
+      await turn();
+      expect(onDisk()).toEqual(s.lookup(AOR, T0));
+      expect(rowCount()).toBe(1);
+      s.stop();
+    });
+  });
+
   it('looks up live bindings only, by q descending then most recent', () => {
     store.apply(
       AOR,
@@ -322,7 +405,7 @@ describe('SqliteLocationStore', () => {
       old.close();
 
       const d = openDatabase(path);
-      expect(schemaVersion(d)).toBe(6);
+      expect(schemaVersion(d)).toBe(7);
       const s = new SqliteLocationStore({ db: d, clock });
       expect(s.lookup(AOR, T0).map((b) => [b.key, b.contactHeader]).sort()).toEqual([
         ['inst urn:uuid:1', '<sip:inst@h>'],
@@ -344,6 +427,7 @@ describe('binding batches crossing to the writer thread', () => {
       { op: 'upsert' as const, params: [...params] as never },
       { op: 'remove' as const, aor: 'sip:a@example.com', key: 'uri sip:b@h' },
       { op: 'expire' as const, now: 123 },
+      { op: 'refresh' as const, params: [5, 'c2', 4, 6, 'sip:a@example.com', 'uri sip:a@h'] as never },
       { op: 'upsert' as const, params: params.map((v) => (typeof v === 'string' ? `${v}2` : v)) as never },
     ];
     const flat = flatten(rows);

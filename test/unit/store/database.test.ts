@@ -33,8 +33,8 @@ function versions(db: BetterSqlite3.Database): Array<{ version: number; name: st
 describe('openDatabase', () => {
   it('finds the package migrations by default', () => {
     const migs = listMigrations(defaultMigrationsDir());
-    expect(migs.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets', 'binding_keys', 'drop_bindings_aor_index', 'user_changes']);
+    expect(migs.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(migs.map((m) => m.name)).toEqual(['users', 'bindings', 'secrets', 'binding_keys', 'drop_bindings_aor_index', 'user_changes', 'drop_bindings_expires_at_index']);
   });
 
   it('applies every migration in order on a fresh file database, creating the parent directory', () => {
@@ -50,18 +50,21 @@ describe('openDatabase', () => {
         { version: 4, name: 'binding_keys', applied_at: 1234 },
         { version: 5, name: 'drop_bindings_aor_index', applied_at: 1234 },
         { version: 6, name: 'user_changes', applied_at: 1234 },
+        { version: 7, name: 'drop_bindings_expires_at_index', applied_at: 1234 },
       ]);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings', 'schema_migrations']));
       const idx = db
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bindings'")
         .all()
         .map((r) => r.name);
-      expect(idx).toEqual(expect.arrayContaining(['bindings_expires_at', 'bindings_flow_id']));
+      expect(idx).toContain('bindings_flow_id');
       // 005: the aor lookups use the UNIQUE (aor, binding_key) index; the separate one is gone
       expect(idx).not.toContain('bindings_aor');
+      // 007: nothing looks bindings up by expiry alone (the sweep and the CLI read every row)
+      expect(idx).not.toContain('bindings_expires_at');
       const plan = db.prepare<[], { detail: string }>("EXPLAIN QUERY PLAN SELECT * FROM bindings WHERE aor = 'sip:a@b'").all();
       expect(plan.map((r) => r.detail).join(' ')).toMatch(/USING INDEX sqlite_autoindex_bindings/);
-      expect(schemaVersion(db)).toBe(6);
+      expect(schemaVersion(db)).toBe(7);
     } finally {
       db.close();
     }
@@ -156,14 +159,14 @@ describe('openDatabase', () => {
     expect(err).toBeInstanceOf(SbError);
     expect((err as SbError).code).toBe('SB_ERR_STORE_SCHEMA_TOO_NEW');
     expect((err as SbError).message).toMatch(/\b999\b/);
-    expect((err as SbError).message).toMatch(/\b6\b/);
+    expect((err as SbError).message).toMatch(/\b7\b/);
   });
 
   it('works in memory', () => {
     const db = openDatabase(':memory:');
     try {
       expect(db.memory).toBe(true);
-      expect(schemaVersion(db)).toBe(6);
+      expect(schemaVersion(db)).toBe(7);
       expect(tables(db)).toEqual(expect.arrayContaining(['users', 'bindings', 'settings']));
     } finally {
       db.close();
