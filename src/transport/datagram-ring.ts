@@ -101,14 +101,17 @@ export class DatagramRing {
 
   // --- consumer side
 
-  /** Hands every queued datagram to fn, in order, then frees their space; returns how many. */
-  drain(fn: DatagramHandler): number {
+  /**
+   * Hands the queued datagrams to fn, in order, at most `max` of them, then
+   * frees their space; returns how many.
+   */
+  drain(fn: DatagramHandler, max = Infinity): number {
     const b = this.bytes;
     const write = Atomics.load(this.control, WRITE);
     let at = Atomics.load(this.control, READ);
     let n = 0;
     try {
-      while (at !== write) {
+      while (at !== write && n < max) {
         const len = b.readUInt16LE(at);
         if (len === WRAP) {
           at = 0;

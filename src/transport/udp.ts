@@ -45,6 +45,14 @@ export interface UdpOptions {
 }
 
 const THREAD_SCRIPT = new URL('./udp-io-thread.js', import.meta.url);
+/**
+ * Datagrams handled per turn of the event loop at most. A backlog taken in
+ * one go keeps every request of it alive until its commit: past a few
+ * thousand, each scavenge copied megabytes of them and took 30-40 ms, the
+ * backlog grew, SIPp retransmitted, and the load never came back down.
+ */
+const DRAIN_BATCH = 256;
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const DEFAULT_RING = 4 << 20;
 
@@ -227,7 +235,7 @@ export class UdpTransport implements Transport {
     while (!t.closed) {
       const seen = t.inbound.signalCount;
       try {
-        t.inbound.drain(handle);
+        t.inbound.drain(handle, DRAIN_BATCH);
       } catch (err) {
         // the sink answers bad input itself; this is a bug, and the next datagrams still go through
         this.opts.logger.error({ err, transport: 'UDP' }, 'udp datagram handling failed');

@@ -113,6 +113,32 @@ describe('UDP I/O thread', () => {
     expect(errors).toEqual([]);
   });
 
+  it('a backlog is handled a batch per event-loop turn: timers and commits run within it', async () => {
+    let handled = 0;
+    let immediateAt = -1;
+    const t = await threaded({
+      recvBufferSize: 4 << 20,
+      sink: {
+        onMessage: () => {
+          // the second datagram holds this loop while the rest queue up, then asks for the next turn
+          if (handled++ === 1) {
+            const end = Date.now() + 300;
+            while (Date.now() < end);
+            setImmediate(() => (immediateAt = handled));
+          }
+        },
+      },
+    });
+    const p = await peer();
+    p.send(Buffer.alloc(100, 0x41), t.address().port, '127.0.0.1');
+    await until(() => handled === 1, 2000, 'the first datagram');
+    for (let i = 0; i < 2000; i++) p.send(Buffer.alloc(100, 0x41), t.address().port, '127.0.0.1');
+    await until(() => handled === 2001, 5000, 'every datagram handled');
+    // taken in one drain, the backlog would have run before the immediate (immediateAt 2001)
+    expect(immediateAt).toBeGreaterThan(0);
+    expect(immediateAt).toBeLessThan(1000);
+  });
+
   it('datagrams the SIP loop has no room for are dropped and counted, and the transport goes on', async () => {
     let drops = 0;
     let handled = 0;

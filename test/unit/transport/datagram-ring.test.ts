@@ -33,6 +33,18 @@ function generator(seed: number): () => number {
 }
 
 describe('DatagramRing', () => {
+  it('drains at most max datagrams, leaving the rest in order for the next drain', () => {
+    const r = ring(4096);
+    for (let i = 0; i < 10; i++) expect(r.push(Buffer.from(`d${i}`), '192.0.2.1', 5060 + i)).toBe(true);
+    const got: string[] = [];
+    expect(r.drain((d) => got.push(d.toString()), 3)).toBe(3);
+    expect(got).toEqual(['d0', 'd1', 'd2']);
+    expect(r.empty).toBe(false);
+    expect(r.drain((d) => got.push(d.toString()), 0)).toBe(0);
+    expect(drainAll(r).map((x) => x.data.toString())).toEqual(['d3', 'd4', 'd5', 'd6', 'd7', 'd8', 'd9']);
+    expect(r.empty).toBe(true);
+  });
+
   it('hands datagrams over in order with their address and port, IPv4 and IPv6', () => {
     const r = ring(4096);
     const sent: Rec[] = [
