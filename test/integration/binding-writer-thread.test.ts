@@ -3,7 +3,7 @@
  * (ThreadBindingWriter). The thread runs the compiled script, so this test
  * loads the built modules from dist/ (npm test builds first).
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/server-process.js';
@@ -45,6 +45,21 @@ afterEach(async () => {
 describe('ThreadBindingWriter', () => {
   it('is available in the build', () => {
     expect(ThreadBindingWriter.available()).toBe(true);
+  });
+
+  it('runs at the priority of the thread that answers SIP (the 200s wait for its commits)', async () => {
+    if (process.platform !== 'linux') return;
+    /** nice value of each thread of this process (field 19 of /proc/self/task/TID/stat) */
+    const niceOf = () =>
+      readdirSync('/proc/self/task').map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+    const before = niceOf().length;
+    const w = new ThreadBindingWriter(db.name, db);
+    writer = w;
+    await new Promise<void>((resolve, reject) => w.write([upsert(1)], (err) => (err ? reject(err) : resolve())));
+    const nice = niceOf();
+    // the writer thread (and V8's own threads for it) exist now
+    expect(nice.length).toBeGreaterThan(before);
+    expect(new Set(nice)).toEqual(new Set([nice[0]]));
   });
 
   it('commits each batch in its own transaction, in order, answering each after its commit', async () => {
