@@ -10,11 +10,10 @@ import { prepareBatch, unflatten, type FlatBatch, type ThreadReply } from './bin
 const port = parentPort;
 if (port === null) throw new Error('binding-writer-thread runs only as a worker thread');
 
-// No lower priority for this thread: every 200 waits for its commit. Niced
-// (it once ran at nice 10), it was starved whenever the two cores were busy,
-// the requests waiting for their commits piled up in the heap, and a SIPp
-// start at 22,000 REGISTER/s of new users collapsed in 4 runs of 4 (at the
-// process's priority: 3 clean, 1 with 9 % retransmissions).
+// Runs at the process's priority, never lower: every 200 waits for one of
+// this thread's commits. A niced writer starved whenever both cores were
+// busy; the requests waiting for their commits then piled up in the heap
+// and the load collapsed.
 
 // the main thread opened (and migrated) the file before starting this thread
 const db = openDatabase((workerData as { path: string }).path);

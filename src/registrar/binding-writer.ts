@@ -26,13 +26,13 @@ export type UpsertParams = [
 export const COLUMNS =
   'aor, binding_key, contact, contact_header, q, expires_at, call_id, cseq, user_agent, received, transport, flow_id, instance_id, reg_id, path, updated_at';
 
-/** A change as written: plain data, so that it can cross to a worker thread. */
 /**
  * A binding whose identity and route did not change since the row on disk
  * (a re-registration): only these columns are written, in this order.
  */
 export type RefreshParams = [expiresAt: number, callId: string, cseq: number, updatedAt: number, aor: string, key: string];
 
+/** A change as written: plain data, so that it can cross to a worker thread. */
 export type BatchRow =
   | { op: 'upsert'; params: UpsertParams }
   | { op: 'refresh'; params: RefreshParams }
