@@ -99,3 +99,10 @@ export function compareBindings(a: Binding, b: Binding): number {
   if (qa !== qb) return qb - qa;
   return b.updatedAt - a.updatedAt;
 }
+
+/** true when two Path header lists (RFC 3327) are the same values in the same order. */
+export function samePath(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

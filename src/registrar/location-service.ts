@@ -25,7 +25,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Database } from '../store/database.js';
 import { COLUMNS, InlineBindingWriter, type BatchRow, type BindingWriter } from './binding-writer.js';
-import { compareBindings, type Binding, type BindingTransport } from './binding.js';
+import { compareBindings, samePath, type Binding, type BindingTransport } from './binding.js';
 
 /** What the proxy sees of the registrar (DESIGN.md: proxy imports only this). */
 export interface LocationService {
@@ -143,8 +143,7 @@ function onlyRefreshed(before: Binding, after: Binding): boolean {
     before.flowId === after.flowId &&
     before.instanceId === after.instanceId &&
     before.regId === after.regId &&
-    before.path.length === after.path.length &&
-    before.path.every((p, i) => p === after.path[i])
+    samePath(before.path, after.path)
   );
 }
 

@@ -58,7 +58,7 @@ import type { DigestAuthenticator, VerifyResult } from '../auth/digest-auth.js';
 import { parseDigestParams } from '../auth/digest-params.js';
 import { DEFAULT_TIMER_BASE } from '../transaction/timers.js';
 import { MAGIC_COOKIE } from '../transaction/transaction.js';
-import { aorOf, bindingKey, isUriKey, remainingSeconds, type Binding } from './binding.js';
+import { aorOf, bindingKey, isUriKey, remainingSeconds, samePath, type Binding } from './binding.js';
 import type { SqliteLocationStore } from './location-service.js';
 
 type Flow = ServerTx['flow'];
@@ -616,11 +616,6 @@ function kept<T extends string | null>(prev: T | undefined, next: T): T {
   return next === null ? next : (detached(next) as T);
 }
 
-function samePath(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function sameContact(b: Binding, text: string, uri: Uri): boolean {
   if (b.contact === text) return true;
